@@ -1,76 +1,80 @@
-"""Reading a trace bundle: manifest, event log, payloads. Never writes.
+"""Reading a trace bundle: manifest, event log, payloads. Nothing here ever writes.
 
-(Minimal first version; see the bundle issue for the incremental reader.)
+- ``manifest``: load and validate ``manifest.json``.
+- ``event_log``: ``trace.jsonl`` read incrementally (offset kept, torn tail pending).
+- ``payloads``: lazy, bounded-cache payload reads confined to the bundle directory.
+- ``discovery``: is a directory a bundle, and which bundles live under a trace root.
+
+This package depends only on ``trace_viewer.errors``, not on the reducer.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from trace_viewer.reducer.errors import PayloadError
-
-
-@dataclass(slots=True)
-class LogEntry:
-    """One physical line of trace.jsonl: a parsed event, or why it is not one."""
-
-    line: int
-    event: Any | None
-    error: str | None = None
-
-
-class PayloadStore:
-    """Lazy payload reader confined to the bundle directory."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root.resolve()
-
-    def _path(self, ref: dict[str, Any]) -> Path:
-        path = (self.root / ref["path"]).resolve()
-        if not path.is_relative_to(self.root):
-            raise PayloadError(ref["raw_payload_id"], ref["path"], "path leaves the bundle directory")
-        return path
-
-    def read_bytes(self, ref: dict[str, Any]) -> bytes:
-        try:
-            return self._path(ref).read_bytes()
-        except OSError as error:
-            raise PayloadError(ref["raw_payload_id"], ref["path"], f"cannot open: {error.strerror}") from None
-
-    def read(self, ref: dict[str, Any]) -> Any:
-        data = self.read_bytes(ref)
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError as error:
-            raise PayloadError(ref["raw_payload_id"], ref["path"], f"invalid JSON: {error}") from None
-
-    def read_text(self, ref: dict[str, Any]) -> str:
-        return self.read_bytes(ref).decode("utf-8", errors="replace")
+from trace_viewer.bundle.discovery import BundleInfo, bundle_info, find_bundle_dirs, is_bundle, list_bundles
+from trace_viewer.bundle.event_log import EVENT_LOG_FILE, EventLog, EventLogError, LogEntry
+from trace_viewer.bundle.manifest import MANIFEST_FILE, load_manifest, manifest_warnings
+from trace_viewer.bundle.payloads import (
+    NoPayloads,
+    PayloadInvalid,
+    PayloadMissing,
+    PayloadPreview,
+    PayloadRefused,
+    PayloadStore,
+)
+from trace_viewer.errors import BundleError
 
 
 class Bundle:
+    """One bundle directory: its validated manifest, its event log reader and its payload store.
+
+    Raises ``BundleError`` (naming ``manifest.json``) when the manifest is
+    missing or malformed; a missing ``trace.jsonl`` is only an error once the
+    log is read as final (a live bundle may hold just its manifest for a moment).
+    """
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.manifest: dict[str, Any] = orjson.loads((self.path / "manifest.json").read_bytes())
+        if not self.path.is_dir():
+            raise BundleError(str(self.path), "not a directory", "missing")
+        self.manifest: dict[str, Any] = load_manifest(self.path)
+        self.warnings: list[str] = manifest_warnings(self.manifest)
         self.payloads = PayloadStore(self.path)
+        self.log = EventLog(self.path / EVENT_LOG_FILE)
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.manifest["schema_version"])
 
     def entries(self) -> list[LogEntry]:
-        out: list[LogEntry] = []
-        data = (self.path / "trace.jsonl").read_bytes()
-        lines = data.split(b"\n")
-        for index, raw in enumerate(lines, start=1):
-            if not raw.strip():
-                continue
-            if index == len(lines):
-                out.append(LogEntry(index, None, "torn last line (no newline)"))
-                break
-            try:
-                out.append(LogEntry(index, orjson.loads(raw)))
-            except orjson.JSONDecodeError as error:
-                out.append(LogEntry(index, None, f"invalid JSON: {error}"))
-        return out
+        """Every line of the log as it is now, read as final (a fresh reader; ``self.log`` is untouched)."""
+        return EventLog(self.path / EVENT_LOG_FILE).read_new(final=True)
+
+    def __repr__(self) -> str:
+        return f"Bundle({str(self.path)!r})"
+
+
+__all__ = [
+    "EVENT_LOG_FILE",
+    "MANIFEST_FILE",
+    "Bundle",
+    "BundleError",
+    "BundleInfo",
+    "EventLog",
+    "EventLogError",
+    "LogEntry",
+    "NoPayloads",
+    "PayloadInvalid",
+    "PayloadMissing",
+    "PayloadPreview",
+    "PayloadRefused",
+    "PayloadStore",
+    "bundle_info",
+    "find_bundle_dirs",
+    "is_bundle",
+    "list_bundles",
+    "load_manifest",
+]

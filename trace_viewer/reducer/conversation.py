@@ -1,9 +1,534 @@
-"""Conversation items: reconciliation of request/response items with the live snapshot, acceptance stamps."""
+"""Conversation items: what the model saw, reconciled across requests, responses and compactions.
+
+Every model-facing payload (request ``input``, response ``output_items``,
+compaction ``input_history``/``replacement_history``) is normalised and matched
+against the thread's previous snapshot, so an item re-sent in a later request
+keeps its ``conversation_item:N`` while genuinely new content gets a new one.
+
+Matching rule (identical to the official reducer, but indexed): an incoming item
+reuses the previous snapshot's item at the same position if the content matches;
+in a full request it may otherwise reuse the first not-yet-used matching item
+anywhere in the previous snapshot; else a new item is minted. Content match is
+equality of ``normalize.content_key``, so the "anywhere" search is a dict lookup.
+Schema 2 also requires the Responses ids to agree when both sides have one.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from trace_viewer.reducer.core import ReducerBase
+from trace_viewer.reducer.errors import ReduceError
+from trace_viewer.reducer.normalize import (
+    NormalizedItem,
+    item_content_key,
+    merge_reasoning_parts,
+    normalize_agent_message_item,
+    normalize_model_items,
+    parse_json_preserving,
+    token_usage_from_value,
+)
+
+# Official field order of a conversation item (optional keys are omitted when absent).
+_ITEM_FIELDS = (
+    "item_id",
+    "responses_item_id",
+    "accepted_at_unix_ms",
+    "accepted_seq",
+    "thread_id",
+    "codex_turn_id",
+    "first_seen_at_unix_ms",
+    "role",
+    "channel",
+    "kind",
+    "agent_message",
+    "body",
+    "call_id",
+    "produced_by",
+)
+
+FULL_SNAPSHOT = "full_snapshot"
+APPEND_ONLY = "append_only"
 
 
 class ConversationReducer(ReducerBase):
-    """TODO: being written."""
+    """Reconciliation of model-visible items with each thread's live snapshot."""
+
+    def init_concerns(self) -> None:
+        super().init_concerns()
+        # Replacement history installed by a compaction and not yet seen in a full request:
+        # that request is reconciled against it instead of the pre-compaction snapshot.
+        self.pending_compaction_replacement_item_ids: dict[str, list[str]] = {}
+        # Content key of every stored item (kept in step with body changes).
+        self._item_keys: dict[str, tuple[Any, ...]] = {}
+        # (thread, call_id, kind) -> content keys seen, for the call-id reuse check.
+        self._call_id_keys: dict[tuple[str, str, str], set[tuple[Any, ...]]] = {}
+        # Membership mirror of each thread's conversation_item_ids.
+        self._thread_item_sets: dict[str, set[str]] = {}
+        # Schema 2: (thread, responses id) -> items carrying it, first acceptance (wall, seq),
+        # and items created from an agent-message receipt that await their first sighting.
+        self._items_by_responses_id: dict[tuple[str, str], list[str]] = {}
+        self._acceptances: dict[tuple[str, str], tuple[int, int]] = {}
+        self._receipt_items: dict[tuple[str, str], str] = {}
+
+    # ----- payload entry points ---------------------------------------------------------
+
+    def _load_items(self, ref: dict[str, Any], key: str, items: list[Any]) -> list[NormalizedItem]:
+        """Normalise one payload array, with number text recovered from the file only if needed."""
+        cache: list[Any] = []
+
+        def raw_items() -> list[Any]:
+            if not cache:
+                cache.append(parse_json_preserving(self.payloads.read_text(ref))[key])
+            return cache[0]
+
+        return normalize_model_items(items, ref["raw_payload_id"], raw_items)
+
+    def reduce_inference_request(
+        self,
+        wall_time_unix_ms: int,
+        inference_call_id: str,
+        thread_id: str,
+        codex_turn_id: str,
+        request_payload: dict[str, Any],
+    ) -> list[str]:
+        """Reconcile a request's input snapshot; returns the request item ids (the model's full context)."""
+        payload_id = request_payload["raw_payload_id"]
+        payload = self.read_payload(request_payload)
+        request_input = payload.get("input") if isinstance(payload, dict) else None
+        if request_input is None:
+            raise ReduceError(f"inference request payload {payload_id} did not contain input")
+        if not isinstance(request_input, list):
+            raise ReduceError(f"inference request payload {payload_id} had non-array input")
+        items = self._load_items(request_payload, "input", request_input)
+
+        previous_response_id = payload.get("previous_response_id")
+        if isinstance(previous_response_id, str):
+            # An incremental request only carries the delta: the context is the earlier
+            # call's request + response, extended by the new items.
+            base = self.inference_for_response_id(thread_id, previous_response_id)
+            if base is None:
+                raise ReduceError(
+                    f"incremental inference request {inference_call_id} referenced unknown "
+                    f"previous_response_id {previous_response_id}"
+                )
+            item_ids = base["request_item_ids"] + base["response_item_ids"]
+            item_ids += self.reconcile_conversation_items(
+                items,
+                thread_id,
+                codex_turn_id,
+                wall_time_unix_ms,
+                [],
+                len(item_ids),
+                APPEND_ONLY,
+                None,
+            )
+            post_compaction = None
+        else:
+            post_compaction = self.pending_compaction_replacement_item_ids.get(thread_id)
+            item_ids = self.reconcile_conversation_items(
+                items, thread_id, codex_turn_id, wall_time_unix_ms, [], 0, FULL_SNAPSHOT, post_compaction
+            )
+
+        self.append_thread_conversation_items(thread_id, item_ids)
+        if post_compaction is not None:
+            del self.pending_compaction_replacement_item_ids[thread_id]
+        self.snapshots[thread_id] = list(item_ids)
+        self.note_context(thread_id)
+        return item_ids
+
+    def reduce_inference_response(
+        self, wall_time_unix_ms: int, inference_call_id: str, response_payload: dict[str, Any]
+    ) -> list[str]:
+        """Append a response's output items to the thread's live snapshot; returns their ids."""
+        payload_id = response_payload["raw_payload_id"]
+        payload = self.read_payload(response_payload)
+        output_items = payload.get("output_items") if isinstance(payload, dict) else None
+        if not isinstance(output_items, list):
+            raise ReduceError(f"inference response payload {payload_id} did not contain output_items")
+        inference = self.rollout["inference_calls"].get(inference_call_id)
+        if inference is None:
+            raise ReduceError(f"inference response referenced unknown call {inference_call_id}")
+        thread_id = inference["thread_id"]
+        items = self._load_items(response_payload, "output_items", output_items)
+        snapshot = self.snapshots.get(thread_id, [])
+        # Model output is conversation as soon as it is produced, before any request re-sends it.
+        item_ids = self.reconcile_conversation_items(
+            items,
+            thread_id,
+            inference["codex_turn_id"],
+            wall_time_unix_ms,
+            [{"type": "inference", "inference_call_id": inference_call_id}],
+            len(snapshot),
+            APPEND_ONLY,
+            None,
+        )
+        self.append_thread_conversation_items(thread_id, item_ids)
+        self.snapshots.setdefault(thread_id, []).extend(item_ids)
+        self.note_context(thread_id)
+
+        usage = token_usage_from_value(payload.get("token_usage"))
+        if usage is not None:
+            inference["usage"] = usage
+        return item_ids
+
+    def reduce_compaction_checkpoint(
+        self,
+        wall_time_unix_ms: int,
+        thread_id: str,
+        codex_turn_id: str,
+        compaction_id: str,
+        checkpoint_payload: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Install a checkpoint: input items (reused where live), a marker, then always-new replacement items."""
+        payload_id = checkpoint_payload["raw_payload_id"]
+        payload = self.read_payload(checkpoint_payload)
+        arrays: dict[str, list[Any]] = {}
+        for key in ("input_history", "replacement_history"):
+            value = payload.get(key) if isinstance(payload, dict) else None
+            if not isinstance(value, list):
+                raise ReduceError(f"compaction checkpoint payload {payload_id} did not contain array {key}")
+            arrays[key] = value
+        input_items = self._load_items(checkpoint_payload, "input_history", arrays["input_history"])
+        replacement_items = self._load_items(checkpoint_payload, "replacement_history", arrays["replacement_history"])
+
+        input_item_ids = self.reconcile_detached_conversation_items(
+            input_items, thread_id, codex_turn_id, wall_time_unix_ms, [], list(self.snapshots.get(thread_id, []))
+        )
+        producer = {"type": "compaction", "compaction_id": compaction_id}
+        # The marker is a structural boundary with an empty body, so it can never be
+        # mistaken for prompt content; the summary (if any) is a replacement item.
+        marker_item_id = self.create_conversation_item(
+            thread_id,
+            codex_turn_id,
+            wall_time_unix_ms,
+            NormalizedItem("assistant", None, "compaction_marker", None, [], None),
+            [producer],
+        )
+        # Replacement history starts a new era: never reuse pre-compaction items.
+        replacement_item_ids = self.reconcile_detached_conversation_items(
+            replacement_items, thread_id, codex_turn_id, wall_time_unix_ms, [producer], []
+        )
+        self.append_thread_conversation_items(thread_id, input_item_ids)
+        self.append_thread_conversation_items(thread_id, [marker_item_id])
+        self.append_thread_conversation_items(thread_id, replacement_item_ids)
+        return {
+            "input_item_ids": input_item_ids,
+            "marker_item_id": marker_item_id,
+            "replacement_item_ids": replacement_item_ids,
+        }
+
+    # ----- reconciliation -----------------------------------------------------------------
+
+    def reconcile_conversation_items(
+        self,
+        items: list[NormalizedItem],
+        thread_id: str,
+        codex_turn_id: str,
+        wall_time_unix_ms: int,
+        produced_by: list[dict[str, Any]],
+        start_index: int,
+        mode: str,
+        snapshot_override: list[str] | None,
+    ) -> list[str]:
+        """Give each incoming item an id: same position, else (full mode) first unused match, else new."""
+        previous = snapshot_override if snapshot_override is not None else self.snapshots.get(thread_id, [])
+        search = _SnapshotSearch(self, previous)
+        item_ids: list[str] = []
+        for offset, item in enumerate(items):
+            index = start_index + offset
+            self.ensure_call_id_consistency(thread_id, item)
+            bound = self._take_receipt_item(thread_id, item)
+            if bound is not None:
+                item_id = bound
+            elif index < len(previous) and self.item_matches(previous[index], item):
+                item_id = previous[index]
+            elif mode == FULL_SNAPSHOT:
+                found = search.first_unused(item)
+                if found is None:
+                    found = self.create_conversation_item(
+                        thread_id, codex_turn_id, wall_time_unix_ms, item, list(produced_by)
+                    )
+                item_id = found
+            elif index < len(previous):
+                raise ReduceError(
+                    f"model conversation mismatch while reducing turn {codex_turn_id} for thread {thread_id} "
+                    f"at item index {index}: existing item {previous[index]} does not match the current "
+                    "model payload item"
+                )
+            else:
+                item_id = self.create_conversation_item(
+                    thread_id, codex_turn_id, wall_time_unix_ms, item, list(produced_by)
+                )
+            self._after_sighting(item_id, item, produced_by, receipt_binding=bound is not None)
+            search.used.add(item_id)
+            item_ids.append(item_id)
+        self.flush_pending_code_cell_starts()
+        return item_ids
+
+    def reconcile_detached_conversation_items(
+        self,
+        items: list[NormalizedItem],
+        thread_id: str,
+        codex_turn_id: str,
+        wall_time_unix_ms: int,
+        produced_by: list[dict[str, Any]],
+        candidates: list[str],
+    ) -> list[str]:
+        """Compaction histories: no positions, only "first unused match among the candidates"."""
+        search = _SnapshotSearch(self, candidates)
+        item_ids: list[str] = []
+        for item in items:
+            self.ensure_call_id_consistency(thread_id, item)
+            bound = self._take_receipt_item(thread_id, item)
+            item_id = bound if bound is not None else search.first_unused(item)
+            if item_id is None:
+                item_id = self.create_conversation_item(
+                    thread_id, codex_turn_id, wall_time_unix_ms, item, list(produced_by)
+                )
+            self._after_sighting(item_id, item, produced_by, receipt_binding=bound is not None)
+            search.used.add(item_id)
+            item_ids.append(item_id)
+        self.flush_pending_code_cell_starts()
+        return item_ids
+
+    def _after_sighting(
+        self, item_id: str, item: NormalizedItem, produced_by: list[dict[str, Any]], receipt_binding: bool
+    ) -> None:
+        self.update_conversation_item_from_sighting(item_id, item, produced_by, receipt_binding)
+        self.attach_model_visible_tool_item(item_id, item.call_id, item.kind)
+        self.attach_model_visible_code_cell_item(item_id, item.call_id, item.kind)
+        self.resolve_pending_agent_edges_for_item(item_id)
+
+    def item_matches(self, item_id: str, normalized: NormalizedItem) -> bool:
+        key = self._item_keys.get(item_id)
+        if key is None or key != normalized.key:
+            return False
+        return self._responses_ids_agree(item_id, normalized)
+
+    def _responses_ids_agree(self, item_id: str, normalized: NormalizedItem) -> bool:
+        # Schema 2: an id on both sides must be the same id; a missing id never vetoes.
+        if self.schema_version < 2 or normalized.responses_item_id is None:
+            return True
+        stored = self.rollout["conversation_items"][item_id].get("responses_item_id")
+        return stored is None or stored == normalized.responses_item_id
+
+    def ensure_call_id_consistency(self, thread_id: str, normalized: NormalizedItem) -> None:
+        """A model-visible call id names one call: the same id with other content is a broken trace."""
+        if normalized.call_id is None:
+            return
+        keys = self._call_id_keys.get((thread_id, normalized.call_id, normalized.kind))
+        if keys and (len(keys) > 1 or normalized.key not in keys):
+            raise ReduceError(f"model-visible call id {normalized.call_id} was reused with different content")
+
+    # ----- items ------------------------------------------------------------------------
+
+    def next_conversation_item_id(self) -> str:
+        ordinal = self.next_conversation_item_ordinal
+        self.next_conversation_item_ordinal += 1
+        return f"conversation_item:{ordinal}"
+
+    def create_conversation_item(
+        self,
+        thread_id: str,
+        codex_turn_id: str | None,
+        first_seen_at_unix_ms: int,
+        item: NormalizedItem,
+        produced_by: list[dict[str, Any]],
+    ) -> str:
+        item_id = self.next_conversation_item_id()
+        record: dict[str, Any] = {"item_id": item_id}
+        responses_id = item.responses_item_id if self.schema_version >= 2 else None
+        if responses_id is not None:
+            record["responses_item_id"] = responses_id
+            accepted = self._acceptances.get((thread_id, responses_id))
+            if accepted is not None:
+                record["accepted_at_unix_ms"], record["accepted_seq"] = accepted
+            self._items_by_responses_id.setdefault((thread_id, responses_id), []).append(item_id)
+        record["thread_id"] = thread_id
+        record["codex_turn_id"] = codex_turn_id
+        record["first_seen_at_unix_ms"] = first_seen_at_unix_ms
+        record["role"] = item.role
+        record["channel"] = item.channel
+        record["kind"] = item.kind
+        if item.agent_message is not None:
+            record["agent_message"] = dict(item.agent_message)
+        record["body"] = {"parts": list(item.parts)}
+        record["call_id"] = item.call_id
+        record["produced_by"] = produced_by
+        self.rollout["conversation_items"][item_id] = record
+        self._item_keys[item_id] = item.key
+        if item.call_id is not None:
+            self._call_id_keys.setdefault((thread_id, item.call_id, item.kind), set()).add(item.key)
+        self.note_created(item_id)
+        return item_id
+
+    def update_conversation_item_from_sighting(
+        self,
+        item_id: str,
+        normalized: NormalizedItem,
+        produced_by: list[dict[str, Any]],
+        receipt_binding: bool = False,
+    ) -> None:
+        """Fold a later sighting into a stored item: readable reasoning, ids, producers."""
+        item = self.rollout["conversation_items"].get(item_id)
+        if item is None:
+            raise ReduceError(f"conversation item {item_id} was referenced before it was created")
+        changed = False
+        body = item["body"]
+        if receipt_binding:
+            # An item created from an agent-message receipt takes the body the model actually saw.
+            body["parts"] = list(normalized.parts)
+            self._rekey(item)
+            changed = True
+        elif item["kind"] == "reasoning":
+            merged = merge_reasoning_parts(body["parts"], normalized.parts)
+            if merged is not None and merged != body["parts"]:
+                body["parts"] = merged
+                self._rekey(item)
+                changed = True
+        if (
+            self.schema_version >= 2
+            and normalized.responses_item_id is not None
+            and "responses_item_id" not in item
+        ):
+            self._set_responses_id(item, normalized.responses_item_id)
+            changed = True
+        for producer in produced_by:
+            if producer not in item["produced_by"]:
+                item["produced_by"].append(producer)
+                changed = True
+        if changed:
+            self.note_updated(item_id)
+
+    def _rekey(self, item: dict[str, Any]) -> None:
+        key = item_content_key(item)
+        self._item_keys[item["item_id"]] = key
+        if item["call_id"] is not None:
+            self._call_id_keys.setdefault((item["thread_id"], item["call_id"], item["kind"]), set()).add(key)
+
+    def _set_responses_id(self, item: dict[str, Any], responses_id: str) -> None:
+        """A later sighting supplied the Responses id: record it, and its acceptance if known."""
+        key = (item["thread_id"], responses_id)
+        self._items_by_responses_id.setdefault(key, []).append(item["item_id"])
+        updates: dict[str, Any] = {"responses_item_id": responses_id}
+        accepted = self._acceptances.get(key)
+        if accepted is not None:
+            updates["accepted_at_unix_ms"], updates["accepted_seq"] = accepted
+        _rewrite_in_order(item, updates)
+
+    def append_thread_conversation_items(self, thread_id: str, item_ids: list[str]) -> None:
+        """Add first sightings to the thread's transcript (every item ever seen, in order)."""
+        thread = self.thread(thread_id)
+        members = self._thread_item_sets.get(thread_id)
+        if members is None:
+            members = self._thread_item_sets[thread_id] = set(thread["conversation_item_ids"])
+        added = False
+        for item_id in item_ids:
+            if item_id not in members:
+                members.add(item_id)
+                thread["conversation_item_ids"].append(item_id)
+                added = True
+        if added:
+            self.note_updated(thread_id)
+
+    # ----- schema 2: accepted history ---------------------------------------------------------
+
+    def on_history_item_accepted(self, event: dict[str, Any]) -> None:
+        """Stamp the first acceptance of a Responses id; an agent-message receipt may create the item."""
+        thread_id = event.get("thread_id")
+        if thread_id is None:
+            raise ReduceError("history acceptance has no thread")
+        self.thread(thread_id)
+        payload = event["payload"]
+        responses_id: str = payload["item_id"]
+        receipt_ref = payload.get("agent_message_payload")
+        receipt: NormalizedItem | None = None
+        if receipt_ref is not None:
+            receipt = self._read_receipt(receipt_ref, responses_id)
+        if responses_id == "":
+            return
+        key = (thread_id, responses_id)
+        if key not in self._acceptances:
+            stamp = (event["wall_time_unix_ms"], event["seq"])
+            self._acceptances[key] = stamp
+            for item_id in self._items_by_responses_id.get(key, []):
+                item = self.rollout["conversation_items"][item_id]
+                _rewrite_in_order(item, {"accepted_at_unix_ms": stamp[0], "accepted_seq": stamp[1]})
+                self.note_updated(item_id)
+        if receipt is not None and key not in self._items_by_responses_id:
+            # The message is history before any request carries it: it gets its number now,
+            # and the first later sighting of this id in the thread binds to it.
+            item_id = self.create_conversation_item(
+                thread_id, event.get("codex_turn_id"), event["wall_time_unix_ms"], receipt, []
+            )
+            self._receipt_items[key] = item_id
+            self.append_thread_conversation_items(thread_id, [item_id])
+            self.resolve_pending_agent_edges_for_item(item_id)
+
+    def _read_receipt(self, ref: dict[str, Any], responses_id: str) -> NormalizedItem:
+        value = self.read_payload(ref)
+        item_type = value.get("type") if isinstance(value, dict) else None
+        if not isinstance(item_type, str):
+            raise ReduceError(f"model item in payload {ref['raw_payload_id']} did not contain a string type")
+        if item_type != "agent_message" or value.get("id") != responses_id:
+            raise ReduceError(f"accepted agent message does not match receipt {responses_id}")
+        receipt = normalize_agent_message_item(value, ref["raw_payload_id"])
+        receipt.responses_item_id = responses_id
+        return receipt
+
+    def _take_receipt_item(self, thread_id: str, item: NormalizedItem) -> str | None:
+        """The receipt-created item this sighting binds to, whatever its content (first sighting only)."""
+        if not self._receipt_items or item.responses_item_id is None or self.schema_version < 2:
+            return None
+        return self._receipt_items.pop((thread_id, item.responses_item_id), None)
+
+    # ----- lookups ------------------------------------------------------------------------------
+
+    def inference_for_response_id(self, thread_id: str, response_id: str) -> dict[str, Any] | None:
+        """The first call (in id order) of the thread whose response had this id."""
+        found: dict[str, Any] | None = None
+        for call_id, call in self.rollout["inference_calls"].items():
+            if call["thread_id"] == thread_id and call["response_id"] == response_id:
+                if found is None or call_id < found["inference_call_id"]:
+                    found = call
+        return found
+
+
+class _SnapshotSearch:
+    """Lazily built index of a previous snapshot: content key -> positions, in snapshot order."""
+
+    __slots__ = ("owner", "snapshot", "buckets", "used")
+
+    def __init__(self, owner: ConversationReducer, snapshot: list[str]) -> None:
+        self.owner = owner
+        self.snapshot = snapshot
+        self.buckets: dict[tuple[Any, ...], list[str]] | None = None
+        self.used: set[str] = set()
+
+    def first_unused(self, item: NormalizedItem) -> str | None:
+        if self.buckets is None:
+            buckets: dict[tuple[Any, ...], list[str]] = {}
+            keys = self.owner._item_keys
+            for item_id in self.snapshot:
+                key = keys.get(item_id)
+                if key is not None:
+                    buckets.setdefault(key, []).append(item_id)
+            self.buckets = buckets
+        for candidate in self.buckets.get(item.key, ()):
+            if (
+                candidate not in self.used
+                and self.owner._item_keys[candidate] == item.key
+                and self.owner._responses_ids_agree(candidate, item)
+            ):
+                return candidate
+        return None
+
+
+def _rewrite_in_order(item: dict[str, Any], updates: dict[str, Any]) -> None:
+    """Add keys to a stored item in place, keeping the official field order."""
+    merged = {**item, **updates}
+    item.clear()
+    for name in _ITEM_FIELDS:
+        if name in merged:
+            item[name] = merged[name]

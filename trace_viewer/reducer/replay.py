@@ -1,25 +1,218 @@
-"""Replay a whole bundle from disk (the offline `reduce`)."""
+"""Replay a bundle from disk, incrementally: the offline ``reduce`` and the live follow mode.
+
+``Replay`` couples a bundle reader with a reducer. Each ``poll()`` applies only
+the lines written since the last one, so following a growing trace never
+re-reduces from the start. ``finish()`` does the end-of-log work once the log is
+known to be complete. Every problem — unreadable manifest, missing log, torn or
+unparsable line, bad payload, inconsistent event — ends up as ``reducer.fault``;
+nothing here raises for bad input.
+"""
 
 from __future__ import annotations
 
 import os
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
 
-from trace_viewer.bundle import Bundle
-from trace_viewer.reducer import Fault, Reducer, ReduceError
+from trace_viewer.bundle import Bundle, EventLogError, LogEntry, NoPayloads, PayloadRefused
+from trace_viewer.errors import BundleError, PayloadError
+from trace_viewer.reducer import Change, Fault, Reducer, ReduceError
+from trace_viewer.reducer.events import payload_refs
+
+# How long a live replay waits for a payload that an event references but that is
+# not readable yet (Codex writes payloads first, but a reader can be quicker than the disk).
+PAYLOAD_WAIT_SECONDS = 2.0
 
 
-def reduce_bundle(path: str | os.PathLike[str]) -> Reducer:
-    """Reduce every event; on a fault, stop and keep the state before it (see ``reducer.fault``)."""
-    bundle = Bundle(path)
-    reducer = Reducer(bundle.manifest, bundle.payloads)
-    for entry in bundle.entries():
-        if entry.error is not None:
-            reducer.record_fault(Fault(entry.error, line=entry.line))
-            break
+def _event_refs(event: Any) -> list[dict[str, Any]]:
+    """The payload refs of an event, tolerating malformed events (the reducer faults on those)."""
+    try:
+        payload = event["payload"]
+        refs = payload_refs(payload["type"], payload)
+    except (KeyError, TypeError, AttributeError):
+        return []
+    return [ref for ref in refs if isinstance(ref, dict) and isinstance(ref.get("raw_payload_id"), str)]
+
+
+class Replay:
+    """A bundle being reduced, possibly while it is still being written.
+
+    ``reducer`` may be replaced once in live mode (a manifest that was not
+    readable yet becomes readable), so read it from here after each ``poll``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, payload_wait: float = PAYLOAD_WAIT_SECONDS) -> None:
+        self.path = Path(path)
+        self.payload_wait = payload_wait
+        self.bundle: Bundle | None = None
+        self.reducer: Reducer = Reducer({}, NoPayloads())
+        self.finished = False
+        # Set when the log shrank or was swapped: the viewer should offer to reload from scratch.
+        self.reset_reason: str | None = None
+        # An exception that is a bug of ours rather than a problem of the trace (kept for debugging).
+        self.internal_error: BaseException | None = None
+        self._held: deque[LogEntry] = deque()
+        self._held_since: float | None = None
+        # raw_payload_id -> (line, seq) of the first event that referenced it, to place end-of-log faults.
+        self._payload_sites: dict[str, tuple[int, int | None]] = {}
+        self._open()
+
+    def _open(self) -> None:
         try:
-            reducer.apply(entry.event, line=entry.line)
+            self.bundle = Bundle(self.path)
+        except BundleError as error:
+            self.bundle = None
+            self.reducer = Reducer({}, NoPayloads())
+            self.reducer.record_fault(Fault(error.reason, file=error.file))
+            return
+        self.reducer = Reducer(self.bundle.manifest, self.bundle.payloads)
+
+    # ----- status -------------------------------------------------------------
+    @property
+    def fault(self) -> Fault | None:
+        return self.reducer.fault
+
+    @property
+    def closed(self) -> bool:
+        """The writer said it is done (``recording_completed`` read)."""
+        return self.bundle is not None and self.bundle.log.closed
+
+    @property
+    def waiting(self) -> bool:
+        """Something was seen but is not applied yet: a torn last line or an event whose payload is not ready."""
+        return self.bundle is not None and (bool(self._held) or self.bundle.log.pending > 0)
+
+    # ----- replay -------------------------------------------------------------
+    def poll(self, *, final: bool = False, max_events: int | None = None) -> list[Change]:
+        """Apply every complete new line (at most until ``max_events`` events are applied in total).
+
+        ``final=True``: nothing more will be written, so a torn last line is a
+        fault and payloads are not waited for. Returns one ``Change`` per event.
+        """
+        if self.bundle is None:
+            if not final:
+                self._open()  # The manifest may have been caught half-written.
+            if self.bundle is None:
+                return []
+        if self.reducer.fault is not None:
+            return []
+        changes: list[Change] = []
+        entries = self.bundle.log.iter_new(final=final)
+        try:
+            while max_events is None or self.reducer.events_applied < max_events:
+                entry = self._held.popleft() if self._held else next(entries, None)
+                if entry is None:
+                    break
+                if not final and entry.event is not None and not self._payloads_ready(entry):
+                    self._held.appendleft(entry)
+                    break
+                self._held_since = None
+                change = self._apply(entry)
+                if change is None:
+                    break
+                changes.append(change)
+        except EventLogError as error:
+            if error.kind in ("truncated", "replaced"):
+                self.reset_reason = error.reason
+            self.reducer.record_fault(Fault(error.reason, file=error.file))
+        finally:
+            entries.close()
+        return changes
+
+    def _payloads_ready(self, entry: LogEntry) -> bool:
+        """Live mode: hold an event until its payloads parse, for at most ``payload_wait`` seconds."""
+        assert self.bundle is not None
+        for ref in _event_refs(entry.event):
+            try:
+                self.bundle.payloads.read(ref)  # lands in the cache, so the reducer's read is free
+            except PayloadRefused:
+                continue  # waiting will not help; the reducer reports it
+            except PayloadError:
+                now = time.monotonic()
+                if self._held_since is None:
+                    self._held_since = now
+                if now - self._held_since < self.payload_wait:
+                    return False
+        return True
+
+    def _apply(self, entry: LogEntry) -> Change | None:
+        reducer = self.reducer
+        if entry.event is None:
+            # Any non-blank line after the end of recording is refused before it is even parsed.
+            message = "trace event after recording completed" if reducer.recording_completed else entry.error
+            reducer.record_fault(Fault(message or "unreadable line", line=entry.line))
+            return None
+        try:
+            change = reducer.apply(entry.event, line=entry.line)
         except ReduceError:
-            break
-    if reducer.fault is None:
-        reducer.finish()
-    return reducer
+            return None
+        except Exception as error:  # noqa: BLE001 - a bug of ours must not take the viewer down
+            self._internal(error, line=entry.line, seq=entry.event.get("seq"))
+            return None
+        seq = entry.event["seq"]
+        for ref in _event_refs(entry.event):
+            self._payload_sites.setdefault(ref["raw_payload_id"], (entry.line, seq))
+        return change
+
+    def _internal(self, error: Exception, *, line: int | None = None, seq: Any = None) -> None:
+        self.internal_error = error
+        self.reducer.record_fault(
+            Fault(
+                f"internal error in trace_viewer ({type(error).__name__}: {error})",
+                line=line,
+                seq=seq if isinstance(seq, int) else None,
+            )
+        )
+
+    def finish(self) -> None:
+        """The log is complete: apply what is left, then run the end-of-log checks once."""
+        if self.finished:
+            return
+        self.poll(final=True)
+        if self.reducer.fault is not None:
+            return
+        try:
+            self.reducer.finish()
+        except ReduceError as error:
+            self.reducer.record_fault(Fault(str(error)))
+        except Exception as error:  # noqa: BLE001
+            self._internal(error)
+        if self.reducer.fault is None and self.reducer.schema_version >= 2:
+            self._check_payloads()
+        self.finished = True
+
+    def _check_payloads(self) -> None:
+        """Schema 2: every referenced payload must exist and be JSON, even ones never read.
+
+        The official reducer checks them after the whole log, in id order, so a
+        bad unread payload loses to any fault in the log itself.
+        """
+        assert self.bundle is not None
+        raw_payloads = self.reducer.rollout["raw_payloads"]
+        for payload_id in sorted(raw_payloads):
+            ref = raw_payloads[payload_id]
+            try:
+                self.bundle.payloads.validate(ref)
+            except PayloadError as error:
+                line, seq = self._payload_sites.get(payload_id, (None, None))
+                self.reducer.record_fault(
+                    Fault(error.reason, line=line, seq=seq, payload_id=payload_id, payload_path=ref.get("path"))
+                )
+                return
+
+
+def replay_bundle(path: str | os.PathLike[str], max_events: int | None = None) -> Replay:
+    """Reduce a bundle as it is on disk now. With ``max_events``, stop after that many events (no end checks)."""
+    replay = Replay(path)
+    if max_events is None:
+        replay.finish()
+    else:
+        replay.poll(final=True, max_events=max_events)
+    return replay
+
+
+def reduce_bundle(path: str | os.PathLike[str], max_events: int | None = None) -> Reducer:
+    """Reduce every event; on a fault, stop and keep the state before it (see ``reducer.fault``)."""
+    return replay_bundle(path, max_events).reducer

@@ -1,0 +1,1 @@
+"""Performance benchmarks for trace_viewer (``python -m benchmarks``); not part of the test suite."""

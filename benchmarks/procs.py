@@ -1,0 +1,95 @@
+"""Timing whole processes: wall clock and peak memory of exactly one child.
+
+``os.wait4`` returns the resource usage of the child it reaps (and of the
+children that child itself waited for), so peak RSS is attributed to the right
+run without subtracting RUSAGE_CHILDREN totals, which only keep a maximum.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(slots=True)
+class Sample:
+    """One finished process."""
+
+    wall_s: float
+    peak_rss_kb: int
+    returncode: int
+    stderr: str
+
+
+@dataclass(slots=True)
+class Series:
+    """Repeated runs of one command; medians are what the tables report."""
+
+    label: str
+    samples: list[Sample] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.samples) and all(s.returncode == 0 for s in self.samples)
+
+    @property
+    def wall(self) -> float:
+        return statistics.median(s.wall_s for s in self.samples)
+
+    @property
+    def rss_mb(self) -> float:
+        return statistics.median(s.peak_rss_kb for s in self.samples) / 1024
+
+    @property
+    def first_error(self) -> str:
+        for sample in self.samples:
+            if sample.returncode != 0:
+                lines = [line for line in sample.stderr.splitlines() if line.strip()]
+                return f"exit {sample.returncode}: {lines[-1][:160] if lines else '(no stderr)'}"
+        return ""
+
+
+LAUNCHER = Path(__file__).resolve().parent / "spawn_child.py"
+
+
+def run_measured(cmd: list[str], env: dict[str, str] | None = None, cwd: str | os.PathLike[str] | None = None,
+                 timeout_s: float = 300.0) -> Sample:
+    """Run ``cmd`` to completion with stdout discarded; time it and read its peak RSS.
+
+    The child is started by ``spawn_child.py`` (see there why), which times the
+    child alone, so the launcher's own start-up is not counted.
+    """
+    with tempfile.TemporaryFile() as errfile, tempfile.TemporaryFile() as outfile:
+        launcher = [sys.executable, "-I", "-S", str(LAUNCHER), *cmd]
+        # The launcher writes its report on fd 1; the child inherits it, so send the
+        # child's own stdout to stderr's file instead: reducers here write to -o files.
+        proc = subprocess.run(launcher, stdin=subprocess.DEVNULL, stdout=outfile, stderr=errfile, env=env,
+                              cwd=cwd, timeout=timeout_s, check=False)
+        errfile.seek(0)
+        stderr = errfile.read().decode("utf-8", errors="replace")
+        outfile.seek(0)
+        report = outfile.read().decode("utf-8", errors="replace")
+    start = report.rfind("{")
+    try:
+        data = json.loads(report[start:]) if start >= 0 else None
+    except json.JSONDecodeError:
+        data = None
+    if data is None:
+        return Sample(0.0, 0, proc.returncode or 1, stderr + report)
+    return Sample(data["wall_s"], data["peak_rss_kb"], data["returncode"], stderr)
+
+
+def python_env() -> dict[str, str]:
+    """Environment in which ``python -m trace_viewer`` resolves to this checkout."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    env.pop("PYTHONPROFILEIMPORTTIME", None)
+    return env

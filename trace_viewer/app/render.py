@@ -1,0 +1,407 @@
+"""Rich ``Text`` for trace objects. Untrusted strings only ever enter as plain text.
+
+Every string that came from a trace goes through ``safe`` (control and bidi
+characters become visible escapes) and is appended to a ``Text`` as a plain
+span — never parsed as markup — so ``[bold]`` in a model's answer stays
+``[bold]`` on screen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from rich.style import Style
+from rich.text import Text
+
+from trace_viewer.app.views import duration_text, short_id, size_text, tokens_text
+from trace_viewer.text import visible
+
+# Folded items show this many logical lines; each is cut to a few screen rows.
+FOLD_LINES = 6
+# Expanded items still stop somewhere: the inspector shows the whole payload.
+EXPANDED_MAX_CHARS = 200_000
+
+
+def safe(value: Any) -> str:
+    """Untrusted text, made safe to draw (no raw control or bidi characters)."""
+    return visible(value if isinstance(value, str) else str(value))
+
+
+def safe_line(value: Any) -> str:
+    """Untrusted text for a single row (newlines shown as ``\\n``)."""
+    return visible(value if isinstance(value, str) else str(value), keep_newlines=False)
+
+
+@dataclass
+class Palette:
+    """Named styles, resolved from the stylesheet (component classes) by the widgets."""
+
+    styles: dict[str, Style] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Style:
+        return self.styles.get(name, Style.null())
+
+
+ROLE_STYLE = {
+    "system": "role-system",
+    "developer": "role-system",
+    "user": "role-user",
+    "assistant": "role-assistant",
+    "tool": "role-tool",
+}
+
+STATUS_GLYPH = {
+    "running": "●",
+    "completed": "✓",
+    "failed": "✗",
+    "cancelled": "⊘",
+    "aborted": "⊘",
+    "yielded": "◐",
+    "starting": "○",
+    "terminated": "⊘",
+}
+
+KIND_GLYPH = {
+    "thread": "◆",
+    "turn": "▸",
+    "inference": "◇",
+    "tool": "⚙",
+    "code_cell": "λ",
+    "compaction_request": "⇣",
+    "compaction": "⇊",
+    "local_compaction": "⇊",
+    "fault": "✗",
+}
+
+
+def status_style(status: str) -> str:
+    return {
+        "running": "status-running",
+        "completed": "status-ok",
+        "failed": "status-failed",
+        "cancelled": "status-cancelled",
+        "aborted": "status-cancelled",
+    }.get(status, "status-running")
+
+
+def fold_pieces(
+    pieces: list[tuple[str, str]], width: int, expanded: bool
+) -> tuple[list[tuple[str, str]], int, int]:
+    """Cut styled body pieces down to a few lines (folded) or a generous cap (expanded).
+
+    Returns the pieces to show, and how many logical lines / characters were hidden.
+    Folded, each line is also cut to about two screen rows, so a 20 KB one-line
+    prompt costs the same to draw as a short one.
+    """
+    shown: list[tuple[str, str]] = []
+    hidden_lines = hidden_chars = 0
+    lines_left = FOLD_LINES
+    chars_left = EXPANDED_MAX_CHARS
+    per_line = max(20, width * 2)
+    for style, text in pieces:
+        if expanded:
+            if chars_left <= 0:
+                hidden_lines += text.count("\n") + 1
+                hidden_chars += len(text)
+                continue
+            if len(text) > chars_left:
+                rest = text[chars_left:]
+                hidden_lines += rest.count("\n") + 1
+                hidden_chars += len(rest)
+                text = text[:chars_left]
+            chars_left -= len(text)
+            shown.append((style, text))
+            continue
+        if lines_left <= 0:
+            hidden_lines += text.count("\n") + (0 if text.endswith("\n") else 1)
+            hidden_chars += len(text)
+            continue
+        kept: list[str] = []
+        start = 0
+        length = len(text)
+        while start < length and lines_left > 0:
+            end = text.find("\n", start)
+            end = length if end < 0 else end
+            line = text[start:end]
+            kept.append(line if len(line) <= per_line else line[: per_line - 1] + "…")
+            hidden_chars += max(0, len(line) - per_line + 1) if len(line) > per_line else 0
+            lines_left -= 1
+            start = end + 1
+        if start < length:
+            rest = text[start:]
+            hidden_lines += rest.count("\n") + (0 if rest.endswith("\n") else 1)
+            hidden_chars += len(rest)
+        chunk = "\n".join(kept)
+        if text.endswith("\n") and start >= length:
+            chunk += "\n"
+        shown.append((style, chunk))
+    return shown, hidden_lines, hidden_chars
+
+
+def _pretty_json(summary: str) -> str:
+    """Tool arguments arrive as a JSON string; indent them when they parse."""
+    try:
+        value = orjson.loads(summary)
+    except (orjson.JSONDecodeError, TypeError):
+        return summary
+    if not isinstance(value, (dict, list)):
+        return summary
+    try:
+        return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    except TypeError:
+        return summary
+
+
+def item_body(item: dict[str, Any], tool_label: str | None = None) -> list[tuple[str, str]]:
+    """(style name, raw text) pieces of an item's body, in order."""
+    pieces: list[tuple[str, str]] = []
+    agent = item.get("agent_message")
+    if isinstance(agent, dict):
+        pieces.append(("agent", f"{agent.get('author')} → {agent.get('recipient')}\n"))
+    kind = item.get("kind")
+    if kind in ("function_call", "custom_tool_call") and tool_label:
+        pieces.append(("call", f"{tool_label}  ({item.get('call_id')})\n"))
+    elif kind in ("function_call_output", "custom_tool_call_output") and item.get("call_id"):
+        pieces.append(("meta", f"output of {item.get('call_id')}\n"))
+    for part in (item.get("body") or {}).get("parts") or []:
+        if not isinstance(part, dict):
+            continue
+        part_type = part.get("type")
+        if part_type == "text":
+            pieces.append(("text", str(part.get("text", ""))))
+        elif part_type == "summary":
+            pieces.append(("summary-text", str(part.get("text", ""))))
+        elif part_type == "encoded":
+            value = str(part.get("value", ""))
+            pieces.append(("badge", f"⟨{part.get('label') or 'encoded'} · {size_text(len(value))}⟩"))
+        elif part_type == "json":
+            pieces.append(("code", _pretty_json(str(part.get("summary", "")))))
+        elif part_type == "code":
+            pieces.append(("meta", f"{part.get('language') or 'code'}:\n"))
+            pieces.append(("code", str(part.get("source", ""))))
+        elif part_type == "payload_ref":
+            pieces.append(("badge", f"⟨{part.get('label') or 'payload'} · {part.get('raw_payload_id')}⟩"))
+        else:
+            pieces.append(("meta", f"⟨{part_type}⟩"))
+    return pieces
+
+
+def item_header(
+    item: dict[str, Any],
+    palette: Palette,
+    *,
+    index: int | None,
+    mark: str,
+    first_seq: int | None,
+) -> Text:
+    role = str(item.get("role") or "?")
+    kind = str(item.get("kind") or "?")
+    channel = item.get("channel")
+    header = Text(no_wrap=True, overflow="ellipsis")
+    prefix = {"added": "+ ", "dropped": "− ", "kept": "  ", "replaced": "  "}.get(mark, "")
+    if prefix:
+        header.append(prefix, palette["diff-" + mark] if mark in ("added", "dropped") else palette["meta"])
+    if index is not None:
+        header.append(f"{index:>3} ", palette["meta"])
+    header.append(role, palette[ROLE_STYLE.get(role, "role-tool")])
+    if channel:
+        header.append(f"/{safe_line(channel)}", palette["meta"])
+    if kind != "message":
+        header.append(f" {kind}", palette["kind"])
+    if mark == "summary":
+        header.append(" ★ summary", palette["summary"])
+    header.append(f"  {item.get('item_id')}", palette["meta"])
+    if first_seq is not None:
+        header.append(f" @{first_seq}", palette["meta"])
+    return header
+
+
+def provenance_text(item: dict[str, Any], palette: Palette, first_seq: int | None) -> Text:
+    out = Text(style=palette["meta"])
+    producers = []
+    for producer in item.get("produced_by") or []:
+        if not isinstance(producer, dict):
+            continue
+        kind = producer.get("type")
+        ref = next((str(v) for k, v in producer.items() if k != "type"), "")
+        producers.append(f"{kind} {short_id(ref)}" if ref else str(kind))
+    out.append("produced by " + (", ".join(producers) if producers else "request input (no producer)"))
+    if first_seq is not None:
+        out.append(f" · first seen seq {first_seq}")
+    if item.get("accepted_seq") is not None:
+        out.append(f" · accepted seq {item.get('accepted_seq')}")
+    if item.get("responses_item_id"):
+        out.append(f" · responses id {safe_line(item.get('responses_item_id'))}")
+    if item.get("codex_turn_id"):
+        out.append(f" · turn {short_id(str(item.get('codex_turn_id')))}")
+    return out
+
+
+def render_item(
+    item: dict[str, Any],
+    palette: Palette,
+    *,
+    width: int,
+    expanded: bool,
+    provenance: bool,
+    mark: str,
+    index: int | None,
+    first_seq: int | None,
+    tool_label: str | None = None,
+) -> Text:
+    """Header line, optional provenance line, then the (folded) body."""
+    out = Text()
+    out.append_text(item_header(item, palette, index=index, mark=mark, first_seq=first_seq))
+    if provenance:
+        out.append("\n")
+        out.append_text(provenance_text(item, palette, first_seq))
+    if item.get("kind") == "compaction_marker":
+        out.append("\n")
+        out.append("compaction marker (history before this point was replaced)", palette["rule"])
+        return out
+    pieces = [
+        (style, text if text.endswith("\n") else text + "\n") for style, text in item_body(item, tool_label)
+    ]
+    shown, hidden_lines, hidden_chars = fold_pieces(pieces, width, expanded)
+    body = Text()
+    for style, text in shown:
+        body.append(safe(text), palette[style])
+    body.rstrip()
+    if body.plain:
+        out.append("\n")
+        out.append_text(body)
+    if hidden_lines or hidden_chars:
+        out.append("\n")
+        noun = "line" if hidden_lines == 1 else "lines"
+        out.append(f"… {hidden_lines} more {noun} ({size_text(hidden_chars)}) · Enter to expand", palette["fold"])
+    return out
+
+
+def timeline_label(
+    row: Any,
+    palette: Palette,
+    *,
+    status: str,
+    duration_ms: int | None,
+    collapsed: bool,
+) -> Text:
+    """One timeline row: indent, tree glyph, status glyph, title, detail, duration."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append("  " * row.depth)
+    if row.has_children:
+        text.append("▸ " if collapsed else "▾ ", palette["meta"])
+    else:
+        text.append("  ")
+    glyph = STATUS_GLYPH.get(status, "·")
+    if row.kind in ("compaction", "local_compaction"):
+        text.append(KIND_GLYPH[row.kind] + " ", palette["compaction"])
+    elif row.kind == "fault":
+        text.append("✗ ", palette["status-failed"])
+    else:
+        text.append(glyph + " ", palette[status_style(status)])
+    title_style = {
+        "thread": "thread",
+        "compaction": "compaction",
+        "local_compaction": "compaction",
+        "fault": "status-failed",
+    }.get(row.kind, "")
+    text.append(safe_line(row.title), palette[title_style] if title_style else Style.null())
+    if row.detail:
+        text.append(" " + safe_line(row.detail), palette["meta"])
+    if duration_ms is not None and row.kind not in ("compaction", "local_compaction", "fault"):
+        text.append(" " + duration_text(duration_ms), palette["duration"])
+    return text
+
+
+def usage_lines(call: dict[str, Any] | None, palette: Palette, *, ended: bool) -> Text:
+    out = Text()
+    if call is None:
+        out.append("No model call on this thread yet.", palette["meta"])
+        return out
+    out.append("model call ", palette["meta"])
+    out.append(short_id(call["inference_call_id"], 12))
+    out.append(f"  {safe_line(call.get('model'))} via {safe_line(call.get('provider_name'))}", palette["meta"])
+    usage = call.get("usage") if ended else None
+    out.append("\n")
+    if not usage:
+        out.append("tokens: " + ("running…" if not ended else "not reported"), palette["meta"])
+    else:
+        out.append("input ", palette["meta"])
+        out.append(tokens_text(usage.get("input_tokens")))
+        out.append("  cached ", palette["meta"])
+        out.append(tokens_text(usage.get("cached_input_tokens")))
+        out.append("  output ", palette["meta"])
+        out.append(tokens_text(usage.get("output_tokens")))
+        out.append("  reasoning ", palette["meta"])
+        out.append(tokens_text(usage.get("reasoning_output_tokens")))
+    out.append("\n")
+    out.append(
+        f"request {len(call.get('request_item_ids') or [])} items · response "
+        f"{len(call.get('response_item_ids') or []) if ended else 0} items",
+        palette["meta"],
+    )
+    return out
+
+
+SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float], palette: Palette, *, current: int | None, marks: set[int], width: int) -> Text:
+    """One row of block characters; the current call and compaction drops styled apart.
+
+    With more values than columns, each column shows the maximum of its bucket.
+    """
+    out = Text(no_wrap=True)
+    if not values:
+        out.append("(no model calls yet)", palette["meta"])
+        return out
+    columns = min(len(values), max(1, width))
+    top = max(values) or 1.0
+    for column in range(columns):
+        lo = column * len(values) // columns
+        hi = max(lo + 1, (column + 1) * len(values) // columns)
+        bucket = values[lo:hi]
+        level = int(round((max(bucket) / top) * (len(SPARK_BLOCKS) - 1)))
+        style = palette["spark"]
+        if any(i in marks for i in range(lo, hi)):
+            style = palette["compaction"]
+        if current is not None and lo <= current < hi:
+            style = palette["spark-current"]
+        out.append(SPARK_BLOCKS[level], style)
+    return out
+
+
+def composition_bar(shares: dict[str, int], palette: Palette, width: int) -> Text:
+    total = sum(shares.values())
+    out = Text(no_wrap=True)
+    if not total:
+        out.append("(empty context)", palette["meta"])
+        return out
+    names = [name for name, value in shares.items() if value]
+    used = 0
+    for position, name in enumerate(names):
+        cells = round(shares[name] / total * width)
+        if position == len(names) - 1:
+            cells = width - used
+        cells = max(0, min(cells, width - used))
+        used += cells
+        out.append("█" * cells, palette["share-" + name.replace(" ", "-")])
+    return out
+
+
+def composition_legend(shares: dict[str, int], palette: Palette) -> Text:
+    total = sum(shares.values()) or 1
+    out = Text()
+    first = True
+    for name, value in shares.items():
+        if not value:
+            continue
+        if not first:
+            out.append("  ")
+        first = False
+        out.append("■ ", palette["share-" + name.replace(" ", "-")])
+        out.append(f"{name} {value * 100 / total:.0f}%", palette["meta"])
+    out.append(f"   ({sum(shares.values()):,} chars)", palette["meta"])
+    return out

@@ -1,0 +1,734 @@
+"""What the panes show, computed from a ``ReplaySession`` — no Textual, no Rich here.
+
+The timeline is built once from the head state (every object carries its
+execution window, so visibility and status at any position are simple seq
+comparisons); the context is built per position from the session's recorded
+history. Widgets only lay these out, which keeps the logic testable without a
+terminal.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+from trace_viewer.session import LocalCompaction, ReplaySession, item_text
+
+TIMELINE_KINDS = (
+    "thread",
+    "turn",
+    "inference",
+    "tool",
+    "code_cell",
+    "compaction_request",
+    "compaction",
+    "local_compaction",
+    "fault",
+)
+
+
+def short_id(value: str, keep: int = 8) -> str:
+    """A readable prefix of a long id (uuid-like ids differ early enough)."""
+    if ":" in value and not value.startswith("call"):
+        return value
+    return value if len(value) <= keep + 1 else value[:keep] + "…"
+
+
+def duration_text(ms: int | None) -> str:
+    if ms is None or ms < 0:
+        return ""
+    if ms < 1000:
+        return f"{ms}ms"
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, rest = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{rest:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def tokens_text(count: int | None) -> str:
+    if count is None:
+        return "–"
+    if count < 1000:
+        return str(count)
+    if count < 1_000_000:
+        return f"{count / 1000:.1f}k"
+    return f"{count / 1_000_000:.2f}M"
+
+
+def size_text(count: int) -> str:
+    if count < 1024:
+        return f"{count} B"
+    if count < 1 << 20:
+        return f"{count / 1024:.1f} KB"
+    return f"{count / (1 << 20):.1f} MB"
+
+
+# ----- timeline ---------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class TimelineRow:
+    """One line of the timeline tree. Text fields hold raw (untrusted) strings."""
+
+    key: str
+    kind: str
+    object_id: str
+    depth: int
+    thread_id: str | None
+    start_seq: int
+    end_seq: int | None
+    final_status: str
+    start_ms: int | None = None
+    end_ms: int | None = None
+    title: str = ""
+    detail: str = ""
+    parent_key: str | None = None
+    has_children: bool = False
+
+    def visible_at(self, position: int) -> bool:
+        return self.start_seq <= position
+
+    def status_at(self, position: int) -> str:
+        if self.end_seq is not None and self.end_seq <= position:
+            return self.final_status
+        return "running"
+
+    def duration_at(self, position: int, wall_ms: int | None) -> int | None:
+        """Elapsed time: the final duration once ended, else up to the position's wall clock."""
+        if self.start_ms is None:
+            return None
+        if self.end_seq is not None and self.end_seq <= position and self.end_ms is not None:
+            return self.end_ms - self.start_ms
+        if wall_ms is None:
+            return None
+        return max(0, wall_ms - self.start_ms)
+
+
+def _window(obj: dict[str, Any]) -> tuple[int, int | None, str, int | None, int | None]:
+    execution = obj.get("execution") or {}
+    return (
+        int(execution.get("started_seq") or 0),
+        execution.get("ended_seq"),
+        str(execution.get("status") or "running"),
+        execution.get("started_at_unix_ms"),
+        execution.get("ended_at_unix_ms"),
+    )
+
+
+def tool_title(rollout: dict[str, Any], tool: dict[str, Any]) -> tuple[str, str]:
+    """(kind label, short summary) of a tool call."""
+    kind = tool.get("kind") or {}
+    kind_type = str(kind.get("type") or "tool")
+    summary = tool.get("summary") or {}
+    detail = ""
+    if kind_type == "mcp":
+        label = f"mcp {kind.get('server')}.{kind.get('tool')}"
+    elif kind_type == "other":
+        label = str(kind.get("name") or "tool")
+    else:
+        label = kind_type
+    summary_type = summary.get("type")
+    if summary_type == "terminal":
+        operation = rollout["terminal_operations"].get(summary.get("operation_id") or "")
+        request = (operation or {}).get("request") or {}
+        detail = str(request.get("display_command") or request.get("chars") or "")
+        if not detail and request.get("type") == "write_stdin":
+            detail = "(poll)"
+    elif summary_type == "agent":
+        detail = f"→ {summary.get('target_agent_path')}"
+        preview = summary.get("message_preview")
+        if preview:
+            detail += f": {preview}"
+    elif summary_type == "wait_agent":
+        target = summary.get("target_agent_path")
+        detail = f"→ {target}" if target else "any child"
+    elif summary_type == "generic":
+        generic_label = summary.get("label")
+        if generic_label and generic_label != label:
+            label = str(generic_label)
+        detail = str(summary.get("input_preview") or "")
+    return label, detail
+
+
+def build_timeline(session: ReplaySession) -> list[TimelineRow]:
+    """Every object of the head state as a tree, in start order under each parent."""
+    rollout = session.rollout
+    threads = rollout["threads"]
+    turns = rollout["codex_turns"]
+    children: dict[str | None, list[TimelineRow]] = {}
+    rows_by_key: dict[str, TimelineRow] = {}
+
+    def add(row: TimelineRow) -> None:
+        rows_by_key[row.key] = row
+        children.setdefault(row.parent_key, []).append(row)
+
+    order = session.thread_order()
+    for thread_id in order:
+        thread = threads[thread_id]
+        start, end, status, start_ms, end_ms = _window(thread)
+        origin = thread.get("origin") or {}
+        parent = origin.get("parent_thread_id") if origin.get("type") == "spawned" else None
+        nickname = thread.get("nickname")
+        add(
+            TimelineRow(
+                key=f"thread:{thread_id}",
+                kind="thread",
+                object_id=thread_id,
+                depth=0,
+                thread_id=thread_id,
+                start_seq=start,
+                end_seq=end,
+                final_status=status,
+                start_ms=start_ms,
+                end_ms=end_ms,
+                title=str(thread.get("agent_path") or short_id(thread_id)),
+                detail=str(nickname) if nickname else "",
+                parent_key=f"thread:{parent}" if parent in threads else None,
+            )
+        )
+    for turn_id, turn in turns.items():
+        start, end, status, start_ms, end_ms = _window(turn)
+        add(
+            TimelineRow(
+                key=f"turn:{turn_id}",
+                kind="turn",
+                object_id=turn_id,
+                depth=0,
+                thread_id=turn.get("thread_id"),
+                start_seq=start,
+                end_seq=end,
+                final_status=status,
+                start_ms=start_ms,
+                end_ms=end_ms,
+                title=f"turn {short_id(turn_id)}",
+                parent_key=f"thread:{turn.get('thread_id')}",
+            )
+        )
+
+    def turn_parent(turn_id: Any, thread_id: Any) -> str | None:
+        if isinstance(turn_id, str) and f"turn:{turn_id}" in rows_by_key:
+            return f"turn:{turn_id}"
+        if f"thread:{thread_id}" in rows_by_key:
+            return f"thread:{thread_id}"
+        return None
+
+    for call_id, call in rollout["inference_calls"].items():
+        start, end, status, start_ms, end_ms = _window(call)
+        usage = call.get("usage") or None
+        detail = ""
+        if usage:
+            detail = f"in {tokens_text(usage.get('input_tokens'))} out {tokens_text(usage.get('output_tokens'))}"
+        add(
+            TimelineRow(
+                key=f"inference:{call_id}",
+                kind="inference",
+                object_id=call_id,
+                depth=0,
+                thread_id=call.get("thread_id"),
+                start_seq=start,
+                end_seq=end,
+                final_status=status,
+                start_ms=start_ms,
+                end_ms=end_ms,
+                title=f"model {call.get('model') or '?'}",
+                detail=detail,
+                parent_key=turn_parent(call.get("codex_turn_id"), call.get("thread_id")),
+            )
+        )
+    for cell_id, cell in rollout["code_cells"].items():
+        start, end, status, start_ms, end_ms = _window(cell)
+        source = str(cell.get("source_js") or "").strip().splitlines()
+        add(
+            TimelineRow(
+                key=f"code_cell:{cell_id}",
+                kind="code_cell",
+                object_id=cell_id,
+                depth=0,
+                thread_id=cell.get("thread_id"),
+                start_seq=start,
+                end_seq=end,
+                final_status=status,
+                start_ms=start_ms,
+                end_ms=end_ms,
+                title="code cell",
+                detail=source[0] if source else "",
+                parent_key=turn_parent(cell.get("codex_turn_id"), cell.get("thread_id")),
+            )
+        )
+    for tool_id, tool in rollout["tool_calls"].items():
+        start, end, status, start_ms, end_ms = _window(tool)
+        label, detail = tool_title(rollout, tool)
+        requester = tool.get("requester") or {}
+        parent_key = None
+        if requester.get("type") == "code_cell" and f"code_cell:{requester.get('code_cell_id')}" in rows_by_key:
+            parent_key = f"code_cell:{requester.get('code_cell_id')}"
+        else:
+            parent_key = turn_parent(tool.get("started_by_codex_turn_id"), tool.get("thread_id"))
+        add(
+            TimelineRow(
+                key=f"tool:{tool_id}",
+                kind="tool",
+                object_id=tool_id,
+                depth=0,
+                thread_id=tool.get("thread_id"),
+                start_seq=start,
+                end_seq=end,
+                final_status=status,
+                start_ms=start_ms,
+                end_ms=end_ms,
+                title=label,
+                detail=detail,
+                parent_key=parent_key,
+            )
+        )
+    for request_id, request in rollout["compaction_requests"].items():
+        start, end, status, start_ms, end_ms = _window(request)
+        add(
+            TimelineRow(
+                key=f"compaction_request:{request_id}",
+                kind="compaction_request",
+                object_id=request_id,
+                depth=0,
+                thread_id=request.get("thread_id"),
+                start_seq=start,
+                end_seq=end,
+                final_status=status,
+                start_ms=start_ms,
+                end_ms=end_ms,
+                title="compact request",
+                detail=str(request.get("model") or ""),
+                parent_key=turn_parent(request.get("codex_turn_id"), request.get("thread_id")),
+            )
+        )
+    for compaction_id, compaction in rollout["compactions"].items():
+        seq = session.first_seq(compaction_id) or session.total
+        replaced = len(compaction.get("input_item_ids") or [])
+        replacement = len(compaction.get("replacement_item_ids") or [])
+        add(
+            TimelineRow(
+                key=f"compaction:{compaction_id}",
+                kind="compaction",
+                object_id=compaction_id,
+                depth=0,
+                thread_id=compaction.get("thread_id"),
+                start_seq=seq,
+                end_seq=seq,
+                final_status="completed",
+                start_ms=compaction.get("installed_at_unix_ms"),
+                end_ms=compaction.get("installed_at_unix_ms"),
+                title="compaction",
+                detail=f"{replaced} → {replacement} items",
+                parent_key=turn_parent(compaction.get("codex_turn_id"), compaction.get("thread_id")),
+            )
+        )
+    calls = rollout["inference_calls"]
+    for local in session.local_compactions:
+        call = calls.get(local.inference_call_id or "") or {}
+        wall = session.wall_ms_at(local.seq)
+        add(
+            TimelineRow(
+                key=f"local_compaction:{local.id}",
+                kind="local_compaction",
+                object_id=local.id,
+                depth=0,
+                thread_id=local.thread_id,
+                start_seq=local.seq,
+                end_seq=local.seq,
+                final_status="completed",
+                start_ms=wall,
+                end_ms=wall,
+                title="local compaction",
+                detail=f"−{len(local.dropped_item_ids)} items (detected)",
+                parent_key=turn_parent(call.get("codex_turn_id"), local.thread_id),
+            )
+        )
+
+    out: list[TimelineRow] = []
+
+    def walk(parent_key: str | None, depth: int) -> None:
+        rows = children.get(parent_key, [])
+        rows.sort(key=lambda row: (row.start_seq, TIMELINE_KINDS.index(row.kind), row.object_id))
+        for row in rows:
+            row.depth = depth
+            row.has_children = bool(children.get(row.key))
+            out.append(row)
+            walk(row.key, depth + 1)
+
+    walk(None, 0)
+    fault = session.fault
+    if fault is not None:
+        out.append(
+            TimelineRow(
+                key="fault",
+                kind="fault",
+                object_id="fault",
+                depth=0,
+                thread_id=None,
+                start_seq=session.total,
+                end_seq=session.total,
+                final_status="failed",
+                title="replay stopped",
+                detail=str(fault),
+            )
+        )
+    return out
+
+
+def current_row_key(session: ReplaySession, rows_by_object: dict[str, str], position: int) -> str | None:
+    """The timeline row of the event at ``position``: what it created/updated, else its turn/thread."""
+    record = session.record(position)
+    if record is None:
+        return None
+    change = record.change
+    for object_id in (*change.created, *change.updated):
+        key = rows_by_object.get(object_id)
+        if key is not None:
+            return key
+    payload = record.event.get("payload") or {}
+    for name in ("inference_call_id", "tool_call_id", "compaction_id"):
+        key = rows_by_object.get(str(payload.get(name)))
+        if key is not None:
+            return key
+    for local in session.local_compactions:
+        if local.seq == position:
+            return f"local_compaction:{local.id}"
+    if record.turn_id and record.turn_id in rows_by_object:
+        return rows_by_object[record.turn_id]
+    if record.thread_id and record.thread_id in rows_by_object:
+        return rows_by_object[record.thread_id]
+    return None
+
+
+# ----- context ----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Block:
+    """One unit of the context pane.
+
+    kind: ``item`` (a conversation item), ``rule`` (a compaction boundary),
+    ``group`` (collapsed items: replaced by a compaction, dropped, kept in a diff),
+    ``notice`` (explanatory line), ``fault`` (where replay stopped).
+    mark: ``current`` (touched by the event at this position), ``summary``,
+    ``added`` / ``dropped`` / ``kept`` (diff), ``replaced`` (shown inside an
+    expanded group, dimmed).
+    """
+
+    kind: str
+    key: str
+    item_id: str | None = None
+    mark: str = ""
+    text: str = ""
+    members: tuple[str, ...] = ()
+    expanded: bool = False
+    seq: int | None = None
+    index: int | None = None
+    current: bool = False
+
+
+@dataclass(slots=True)
+class ContextOptions:
+    diff: bool = False
+    expanded_groups: set[str] = field(default_factory=set)
+    show_all_replaced: bool = False
+
+
+def _compactions_for(session: ReplaySession, thread_id: str, position: int) -> list[dict[str, Any]]:
+    found = []
+    for compaction_id, compaction in session.rollout["compactions"].items():
+        if compaction.get("thread_id") != thread_id:
+            continue
+        seq = session.first_seq(compaction_id)
+        if seq is None or seq > position:
+            continue
+        found.append(compaction)
+    return found
+
+
+def previous_call(session: ReplaySession, thread_id: str, position: int) -> dict[str, Any] | None:
+    """The thread's latest model call that started strictly before ``position``."""
+    best: dict[str, Any] | None = None
+    for call in session.rollout["inference_calls"].values():
+        if call.get("thread_id") != thread_id:
+            continue
+        started = (call.get("execution") or {}).get("started_seq") or 0
+        if started < position and (best is None or started > best["execution"]["started_seq"]):
+            best = call
+    return best
+
+
+def build_context(
+    session: ReplaySession, thread_id: str, position: int, options: ContextOptions | None = None
+) -> list[Block]:
+    """The blocks of the context pane for a thread at a position."""
+    options = options or ContextOptions()
+    ids = session.context_at(thread_id, position)
+    change = session.change_at(position)
+    touched = set(change.created) | set(change.updated) if change else set()
+    blocks: list[Block] = []
+    if options.diff:
+        blocks.extend(_diff_blocks(session, thread_id, position, ids, touched, options))
+    else:
+        blocks.extend(_plain_blocks(session, thread_id, position, ids, touched, options))
+    fault = session.fault
+    if fault is not None and position >= session.total:
+        blocks.append(Block("fault", "fault", text=str(fault), seq=fault.seq))
+    return blocks
+
+
+def _plain_blocks(
+    session: ReplaySession,
+    thread_id: str,
+    position: int,
+    ids: tuple[str, ...],
+    touched: set[str],
+    options: ContextOptions,
+) -> list[Block]:
+    blocks: list[Block] = []
+    if not ids:
+        blocks.append(Block("notice", "empty", text=f"No model-visible context for this thread at seq {position} yet."))
+        return blocks
+    # Where each compaction boundary goes: before the first of its marker/replacement items still live.
+    rule_before: dict[str, list[Block]] = {}
+    summary_ids: set[str] = set()
+    present = set(ids)
+    for compaction in _compactions_for(session, thread_id, position):
+        compaction_id = compaction["compaction_id"]
+        replacement = list(compaction.get("replacement_item_ids") or [])
+        anchors = [compaction.get("marker_item_id"), *replacement]
+        anchor = next((item for item in ids if item in set(anchors)), None)
+        if anchor is None:
+            continue
+        for item_id in replacement:
+            item = session.item_at(item_id, position)
+            if item and item.get("channel") == "summary":
+                summary_ids.add(item_id)
+        replaced = tuple(compaction.get("input_item_ids") or [])
+        group_key = f"replaced:{compaction_id}"
+        text = (
+            f"compaction {short_id(compaction_id)}: {len(replaced)} items replaced by {len(replacement)}"
+            + (" (summary)" if any(x in summary_ids for x in replacement) else "")
+        )
+        rule_before.setdefault(anchor, []).extend(
+            [
+                Block("rule", f"rule:{compaction_id}", text=text, seq=session.first_seq(compaction_id)),
+                Block(
+                    "group",
+                    group_key,
+                    text="replaced",
+                    members=replaced,
+                    expanded=options.show_all_replaced or group_key in options.expanded_groups,
+                ),
+            ]
+        )
+    for local in session.local_compactions:
+        if local.thread_id != thread_id or local.seq > position:
+            continue
+        anchor = next((item for item in ids if item in set(local.added_item_ids)), None)
+        if anchor is None:
+            continue
+        group_key = f"dropped:{local.id}"
+        text = (
+            f"local compaction at seq {local.seq} (detected): {len(local.dropped_item_ids)} items dropped, "
+            f"{len(local.kept_item_ids)} kept"
+        )
+        rule_before.setdefault(anchor, []).extend(
+            [
+                Block("rule", f"rule:{local.id}", text=text, seq=local.seq),
+                Block(
+                    "group",
+                    group_key,
+                    text="dropped",
+                    members=tuple(local.dropped_item_ids),
+                    expanded=options.show_all_replaced or group_key in options.expanded_groups,
+                ),
+            ]
+        )
+    for index, item_id in enumerate(ids):
+        for block in rule_before.get(item_id, []):
+            blocks.append(block)
+            if block.kind == "group" and block.expanded:
+                for member in block.members:
+                    if member in present:
+                        continue
+                    blocks.append(Block("item", f"{block.key}/{member}", item_id=member, mark="replaced"))
+        blocks.append(
+            Block(
+                "item",
+                f"item:{item_id}",
+                item_id=item_id,
+                mark="summary" if item_id in summary_ids else "",
+                index=index + 1,
+                current=item_id in touched,
+            )
+        )
+    return blocks
+
+
+def _diff_blocks(
+    session: ReplaySession,
+    thread_id: str,
+    position: int,
+    ids: tuple[str, ...],
+    touched: set[str],
+    options: ContextOptions,
+) -> list[Block]:
+    call = previous_call(session, thread_id, position)
+    blocks: list[Block] = []
+    if call is None:
+        blocks.append(Block("notice", "diff", text="Diff: no earlier model call on this thread; everything is new."))
+        baseline: list[str] = []
+    else:
+        baseline = list(call.get("request_item_ids") or [])
+    matcher = difflib.SequenceMatcher(a=baseline, b=list(ids), autojunk=False)
+    added = dropped = kept = 0
+    body: list[Block] = []
+    for tag, a0, a1, b0, b1 in matcher.get_opcodes():
+        if tag == "equal":
+            kept += b1 - b0
+            run = ids[b0:b1]
+            # Long runs of unchanged items fold into one line: the diff is about what moved.
+            if len(run) > 4:
+                group_key = f"kept:{b0}"
+                expanded = group_key in options.expanded_groups
+                body.append(Block("item", f"item:{run[0]}", item_id=run[0], mark="kept", index=b0 + 1))
+                body.append(Block("group", group_key, text="kept", members=tuple(run[1:-1]), expanded=expanded))
+                if expanded:
+                    for offset, item_id in enumerate(run[1:-1], start=b0 + 2):
+                        body.append(Block("item", f"item:{item_id}", item_id=item_id, mark="kept", index=offset))
+                body.append(Block("item", f"item:{run[-1]}", item_id=run[-1], mark="kept", index=b1))
+            else:
+                for offset, item_id in enumerate(run, start=b0 + 1):
+                    body.append(Block("item", f"item:{item_id}", item_id=item_id, mark="kept", index=offset))
+            continue
+        for item_id in baseline[a0:a1]:
+            dropped += 1
+            body.append(Block("item", f"dropped:{item_id}", item_id=item_id, mark="dropped"))
+        for offset, item_id in enumerate(ids[b0:b1], start=b0 + 1):
+            added += 1
+            body.append(
+                Block("item", f"item:{item_id}", item_id=item_id, mark="added", index=offset, current=item_id in touched)
+            )
+    if call is not None:
+        started = call["execution"]["started_seq"]
+        blocks.append(
+            Block(
+                "notice",
+                "diff",
+                text=(
+                    f"Diff since model call {short_id(call['inference_call_id'])} (seq {started}): "
+                    f"+{added} added, −{dropped} dropped, {kept} kept"
+                ),
+            )
+        )
+    blocks.extend(body)
+    return blocks
+
+
+# ----- usage ------------------------------------------------------------------
+
+COMPOSITION_ORDER = ("instructions", "user", "assistant", "reasoning", "tool calls", "tool outputs", "summaries")
+
+
+def item_category(item: dict[str, Any]) -> str:
+    """Which share of the context an item counts towards."""
+    kind = item.get("kind")
+    role = item.get("role")
+    if item.get("channel") == "summary" or kind == "compaction_marker":
+        return "summaries"
+    if kind == "reasoning":
+        return "reasoning"
+    if kind in ("function_call", "custom_tool_call"):
+        return "tool calls"
+    if kind in ("function_call_output", "custom_tool_call_output") or role == "tool":
+        return "tool outputs"
+    if role in ("system", "developer"):
+        return "instructions"
+    if role == "user":
+        return "user"
+    return "assistant"
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """Characters an item contributes (encrypted blobs count by their encoded length)."""
+    size = len(item_text(item))
+    for part in item.get("body", {}).get("parts", []):
+        if part.get("type") == "encoded":
+            size += len(str(part.get("value", "")))
+    return size
+
+
+def composition(session: ReplaySession, thread_id: str, position: int) -> dict[str, int]:
+    """Characters per category of the thread's context at a position."""
+    shares = dict.fromkeys(COMPOSITION_ORDER, 0)
+    for item_id in session.context_at(thread_id, position):
+        item = session.item_at(item_id, position)
+        if item is None:
+            continue
+        shares[item_category(item)] += item_size(item)
+    return shares
+
+
+@dataclass(slots=True)
+class ContextPoint:
+    """Context size at one model call of a thread."""
+
+    seq: int
+    inference_call_id: str
+    items: int
+    input_tokens: int | None
+    compaction_before: bool = False
+
+
+def context_series(session: ReplaySession, thread_id: str) -> list[ContextPoint]:
+    """Context size at each of the thread's model calls, marking calls right after a compaction."""
+    calls = [c for c in session.rollout["inference_calls"].values() if c.get("thread_id") == thread_id]
+    calls.sort(key=lambda c: c["execution"]["started_seq"])
+    compaction_seqs = sorted(
+        [session.first_seq(cid) or 0 for cid, c in session.rollout["compactions"].items() if c.get("thread_id") == thread_id]
+        + [local.seq for local in session.local_compactions if local.thread_id == thread_id]
+    )
+    points: list[ContextPoint] = []
+    previous_seq = 0
+    for call in calls:
+        seq = call["execution"]["started_seq"]
+        usage = call.get("usage") or {}
+        compacted = any(previous_seq < s <= seq for s in compaction_seqs)
+        points.append(
+            ContextPoint(
+                seq=seq,
+                inference_call_id=call["inference_call_id"],
+                items=len(call.get("request_item_ids") or []),
+                input_tokens=usage.get("input_tokens") if usage else None,
+                compaction_before=compacted,
+            )
+        )
+        previous_seq = seq
+    return points
+
+
+def selected_call(session: ReplaySession, thread_id: str, position: int) -> dict[str, Any] | None:
+    """The model call the usage pane talks about: the event's own call, else the thread's latest started."""
+    record = session.record(position)
+    if record is not None:
+        call_id = (record.event.get("payload") or {}).get("inference_call_id")
+        call = session.rollout["inference_calls"].get(call_id) if isinstance(call_id, str) else None
+        if call is not None and call.get("thread_id") == thread_id:
+            return call
+    best: dict[str, Any] | None = None
+    for call in session.rollout["inference_calls"].values():
+        if call.get("thread_id") != thread_id:
+            continue
+        started = call["execution"]["started_seq"]
+        if started <= position and (best is None or started > best["execution"]["started_seq"]):
+            best = call
+    return best
+
+
+def local_compaction_for(session: ReplaySession, key: str) -> LocalCompaction | None:
+    return next((local for local in session.local_compactions if local.id == key), None)

@@ -1,0 +1,311 @@
+"""A virtualised list of multi-line blocks (Textual's Line API).
+
+Mounting one widget per conversation item does not scale to long traces, so the
+panes render only the rows on screen: each block is rendered to strips once per
+(width, cache key), a prefix sum maps screen rows to blocks, and ``render_line``
+slices. A cursor selects blocks for keyboard/mouse actions.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Hashable, Sequence
+from typing import Any, ClassVar, Generic, TypeVar
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from trace_viewer.app.render import Palette
+
+B = TypeVar("B")
+
+# Style names the render functions use; each is a component class ``tv--<name>`` in viewer.tcss.
+PALETTE_NAMES = (
+    "role-system",
+    "role-user",
+    "role-assistant",
+    "role-tool",
+    "kind",
+    "meta",
+    "summary",
+    "summary-text",
+    "diff-added",
+    "diff-dropped",
+    "rule",
+    "fold",
+    "text",
+    "code",
+    "badge",
+    "agent",
+    "call",
+    "status-running",
+    "status-ok",
+    "status-failed",
+    "status-cancelled",
+    "compaction",
+    "thread",
+    "duration",
+    "spark",
+    "spark-current",
+    "share-instructions",
+    "share-user",
+    "share-assistant",
+    "share-reasoning",
+    "share-tool-calls",
+    "share-tool-outputs",
+    "share-summaries",
+    "fault",
+    "current",
+    "cursor",
+    "dim",
+    "gutter-current",
+    "gutter-added",
+    "gutter-dropped",
+    "gutter-summary",
+)
+COMPONENT_CLASSES = frozenset(f"tv--{name}" for name in PALETTE_NAMES)
+
+
+class Themed:
+    """Mixin: a ``Palette`` read from the stylesheet, refreshed when the theme changes."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = set(COMPONENT_CLASSES)
+    _palette: Palette | None = None
+
+    def palette(self) -> Palette:
+        if self._palette is None:
+            styles = {}
+            for name in PALETTE_NAMES:
+                styles[name] = self.get_component_rich_style(f"tv--{name}", partial=True)  # type: ignore[attr-defined]
+            self._palette = Palette(styles)
+        return self._palette
+
+    def reset_palette(self) -> None:
+        self._palette = None
+
+
+class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings=False):
+    """Blocks of text, virtualised. Subclasses say how a block renders and which are selectable."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("ctrl+home", "cursor_edge(-1)", "Top", show=False),
+        Binding("ctrl+end", "cursor_edge(1)", "Bottom", show=False),
+    ]
+
+    class CursorMoved(Message):
+        def __init__(self, owner: BlockList[Any], index: int) -> None:
+            super().__init__()
+            self.owner = owner
+            self.index = index
+
+    class Activated(Message):
+        """Enter or a click on the block under the cursor."""
+
+        def __init__(self, owner: BlockList[Any], index: int, block: Any) -> None:
+            super().__init__()
+            self.owner = owner
+            self.index = index
+            self.block = block
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.blocks: list[B] = []
+        self.cursor: int | None = None
+        self._heights: list[int] = []
+        self._offsets: list[int] = [0]
+        self._strips: LRUCache[tuple[Hashable, int], list[Strip]] = LRUCache(4096)
+        self._width = 0
+
+    # ----- to implement -----------------------------------------------------------
+    def render_block(self, block: B, width: int) -> Text:
+        raise NotImplementedError
+
+    def block_key(self, block: B) -> Hashable:
+        """Identity of a block's rendering; equal keys share cached strips."""
+        raise NotImplementedError
+
+    def selectable(self, block: B) -> bool:
+        return True
+
+    def decorate(self, block: B, index: int, strip: Strip, line: int, width: int) -> Strip:
+        """Per-row styling that changes often (cursor, current) without re-rendering."""
+        return strip
+
+    # ----- model ------------------------------------------------------------------
+    def set_blocks(self, blocks: Sequence[B]) -> None:
+        self.blocks = list(blocks)
+        if self.cursor is not None and self.cursor >= len(self.blocks):
+            self.cursor = len(self.blocks) - 1 if self.blocks else None
+        self._layout()
+
+    def clear_cache(self) -> None:
+        self._strips.clear()
+        self._layout()
+
+    def _content_width(self) -> int:
+        return max(10, self.scrollable_content_region.width or self.size.width or 80)
+
+    def _block_strips(self, block: B, width: int) -> list[Strip]:
+        key = (self.block_key(block), width)
+        strips = self._strips.get(key)
+        if strips is None:
+            text = self.render_block(block, width)
+            console = self.app.console
+            options = console.options.update_width(width)
+            lines = console.render_lines(text, options, pad=False, new_lines=False)
+            strips = [Strip(line) for line in lines] or [Strip.blank(0)]
+            self._strips[key] = strips
+        return strips
+
+    def _layout(self) -> None:
+        width = self._content_width()
+        self._width = width
+        heights = [len(self._block_strips(block, width)) for block in self.blocks]
+        offsets = [0]
+        total = 0
+        for height in heights:
+            total += height
+            offsets.append(total)
+        self._heights = heights
+        self._offsets = offsets
+        self.virtual_size = Size(width, total)
+        self.refresh()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self._content_width() != self._width:
+            self._layout()
+
+    def block_at_line(self, line: int) -> int | None:
+        if not self.blocks or line < 0 or line >= self._offsets[-1]:
+            return None
+        return bisect_right(self._offsets, line) - 1
+
+    def block_region(self, index: int) -> Region:
+        top = self._offsets[index]
+        return Region(0, top, self._width, self._heights[index])
+
+    # ----- drawing ----------------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        line = scroll_y + y
+        width = self._width or self._content_width()
+        base = self.rich_style
+        index = self.block_at_line(line)
+        if index is None:
+            return Strip.blank(width, base)
+        block = self.blocks[index]
+        strips = self._block_strips(block, width)
+        row = line - self._offsets[index]
+        strip = strips[row] if row < len(strips) else Strip.blank(width)
+        strip = self.decorate(block, index, strip, row, width)
+        return strip.crop_extend(scroll_x, scroll_x + width, base).apply_style(base)
+
+    # ----- navigation -------------------------------------------------------------
+    def _selectable_indexes(self) -> list[int]:
+        return [i for i, block in enumerate(self.blocks) if self.selectable(block)]
+
+    def move_cursor(self, index: int | None, *, scroll: bool = True, notify: bool = True) -> None:
+        if index is not None and not (0 <= index < len(self.blocks)):
+            index = None
+        changed = index != self.cursor
+        self.cursor = index
+        if index is not None and scroll:
+            self.scroll_to_block(index)
+        self.refresh()
+        if changed and notify and index is not None:
+            self.post_message(self.CursorMoved(self, index))
+
+    def scroll_to_block(self, index: int, *, top: bool = False) -> None:
+        if not (0 <= index < len(self.blocks)):
+            return
+        region = self.block_region(index)
+        height = self.scrollable_content_region.height or 1
+        if top or region.height >= height:
+            self.scroll_to(y=region.y, animate=False, immediate=True)
+        else:
+            self.scroll_to_region(region, animate=False, immediate=True)
+
+    def action_cursor(self, delta: int) -> None:
+        indexes = self._selectable_indexes()
+        if not indexes:
+            return
+        if self.cursor is None:
+            # Start from the first block on screen rather than the top of the list.
+            first = self.block_at_line(int(self.scroll_offset.y)) or 0
+            target = next((i for i in indexes if i >= first), indexes[0])
+            self.move_cursor(target)
+            return
+        if delta > 0:
+            target = next((i for i in indexes if i > self.cursor), None)
+        else:
+            target = next((i for i in reversed(indexes) if i < self.cursor), None)
+        if target is None:
+            # At the ends, keep scrolling long blocks.
+            self.scroll_relative(y=delta * 3, animate=False)
+            return
+        region = self.block_region(self.cursor)
+        viewport = self.scrollable_content_region.height or 1
+        top = int(self.scroll_offset.y)
+        # Scroll within a block taller than the screen before leaving it.
+        if delta > 0 and region.bottom > top + viewport:
+            self.scroll_relative(y=min(viewport - 1, region.bottom - top - viewport), animate=False)
+            return
+        if delta < 0 and region.y < top:
+            self.scroll_relative(y=-min(viewport - 1, top - region.y), animate=False)
+            return
+        self.move_cursor(target)
+
+    def action_page(self, delta: int) -> None:
+        height = max(1, (self.scrollable_content_region.height or 1) - 1)
+        self.scroll_relative(y=delta * height, animate=False)
+        index = self.block_at_line(int(self.scroll_offset.y) + (0 if delta < 0 else height // 2))
+        indexes = self._selectable_indexes()
+        if index is not None and indexes:
+            target = next((i for i in indexes if i >= index), indexes[-1])
+            self.move_cursor(target, scroll=False)
+
+    def action_cursor_edge(self, direction: int) -> None:
+        indexes = self._selectable_indexes()
+        if indexes:
+            self.move_cursor(indexes[-1] if direction > 0 else indexes[0])
+            if direction > 0:
+                self.scroll_end(animate=False, immediate=True)
+            else:
+                self.scroll_home(animate=False, immediate=True)
+
+    def activate(self) -> None:
+        if self.cursor is not None and 0 <= self.cursor < len(self.blocks):
+            self.post_message(self.Activated(self, self.cursor, self.blocks[self.cursor]))
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        index = self.block_at_line(offset.y + int(self.scroll_offset.y))
+        if index is None or not self.selectable(self.blocks[index]):
+            return
+        already = index == self.cursor
+        self.move_cursor(index, scroll=False)
+        if already or self.activate_on_first_click:
+            self.activate()
+
+    # Timeline rows jump at once; context blocks toggle on a second click.
+    activate_on_first_click = False
+
+
+def gutter(strip: Strip, char: str, style: Style) -> Strip:
+    """Replace the first cell of a row with a coloured gutter mark."""
+    rest = strip.crop(1, strip.cell_length)
+    return Strip([Segment(char, style), *rest], strip.cell_length)

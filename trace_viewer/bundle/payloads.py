@@ -1,0 +1,203 @@
+"""Payload files, read lazily and only from inside the bundle.
+
+Payload paths come from the trace itself, so they are untrusted: a path that is
+absolute, climbs out with ``..``, or reaches outside through a symlink is refused
+before anything is opened. Parsed payloads are kept in a small LRU because the
+same payload is typically asked for twice in a row (the follow mode checks it is
+complete before the reducer reads it; the inspector shows what the reducer read).
+
+Parsed objects come out of the cache shared: treat them as read-only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trace_viewer.bundle._files import describe_os_error, open_regular
+from trace_viewer.bundle.event_log import parse_json_bytes
+from trace_viewer.errors import PayloadError
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+class PayloadRefused(PayloadError):
+    """The payload path points outside the bundle; it was not opened."""
+
+
+class PayloadMissing(PayloadError):
+    """The payload file does not exist (or cannot be opened)."""
+
+
+class PayloadInvalid(PayloadError):
+    """The payload file exists but is not valid JSON."""
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadPreview:
+    """The start of a payload's text, for display; ``truncated`` if the file is longer."""
+
+    text: str
+    size: int
+    truncated: bool
+
+
+def _ref_fields(ref: Any) -> tuple[str, str]:
+    if not isinstance(ref, dict):
+        raise PayloadRefused("?", "?", "payload reference is not an object")
+    payload_id = ref.get("raw_payload_id")
+    path = ref.get("path")
+    payload_id = payload_id if isinstance(payload_id, str) else "?"
+    if not isinstance(path, str):
+        raise PayloadRefused(payload_id, "?", "payload reference has no path")
+    return payload_id, path
+
+
+def safe_relative_parts(path: str) -> list[str] | None:
+    """The components of a bundle-relative path, or None if it could leave the bundle.
+
+    Both separators count, so a Windows-style ``..\\..\\x`` is caught on POSIX too.
+    """
+    if not path or "\x00" in path or path[0] in "/\\" or _DRIVE.match(path):
+        return None
+    parts = [part for part in re.split(r"[/\\]", path) if part not in ("", ".")]
+    if not parts or any(part == ".." for part in parts):
+        return None
+    return parts
+
+
+class PayloadStore:
+    """Lazy payload reader confined to the bundle directory; never writes."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        cache_entries: int = 64,
+        cache_bytes: int = 64 << 20,
+        display_cap: int = 256 << 10,
+    ) -> None:
+        self.root = Path(os.path.realpath(root))
+        self.cache_entries = cache_entries
+        self.cache_bytes = cache_bytes
+        self.display_cap = display_cap
+        self._cache: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self._cached_bytes = 0
+        self._lock = threading.Lock()
+        # Paths whose whole content parsed as JSON once; the end-of-log check skips them.
+        self.validated: set[str] = set()
+
+    # ----- locating -----------------------------------------------------------
+    def resolve(self, ref: dict[str, Any]) -> Path:
+        """The real file a reference points to, or ``PayloadRefused``. Does not open anything."""
+        payload_id, path = _ref_fields(ref)
+        parts = safe_relative_parts(path)
+        if parts is None:
+            raise PayloadRefused(payload_id, path, f"refused payload path that leaves the bundle: {path}")
+        target = Path(os.path.realpath(self.root.joinpath(*parts)))
+        if target != self.root and not target.is_relative_to(self.root):
+            raise PayloadRefused(payload_id, path, f"refused payload path that leaves the bundle via a link: {path}")
+        return target
+
+    def size(self, ref: dict[str, Any]) -> int:
+        """File size in bytes (raises ``PayloadMissing`` when absent)."""
+        payload_id, path = _ref_fields(ref)
+        try:
+            return self.resolve(ref).stat().st_size
+        except OSError as error:
+            raise PayloadMissing(payload_id, path, f"open payload {payload_id}: {describe_os_error(error)}") from None
+
+    # ----- reading ------------------------------------------------------------
+    def read_bytes(self, ref: dict[str, Any], max_bytes: int | None = None) -> bytes:
+        """The file's bytes (at most ``max_bytes`` of them when given)."""
+        payload_id, path = _ref_fields(ref)
+        target = self.resolve(ref)
+        try:
+            with open_regular(target, nofollow=True) as handle:
+                return handle.read() if max_bytes is None else handle.read(max_bytes)
+        except OSError as error:
+            raise PayloadMissing(payload_id, path, f"open payload {payload_id}: {describe_os_error(error)}") from None
+
+    def read_text(self, ref: dict[str, Any], max_bytes: int | None = None) -> str:
+        """The file's text; undecodable bytes become U+FFFD."""
+        return self.read_bytes(ref, max_bytes).decode("utf-8", errors="replace")
+
+    def preview(self, ref: dict[str, Any], max_bytes: int | None = None) -> PayloadPreview:
+        """At most ``max_bytes`` (default ``display_cap``) of text, for showing a payload without loading it all."""
+        cap = self.display_cap if max_bytes is None else max_bytes
+        size = self.size(ref)
+        data = self.read_bytes(ref, cap)
+        return PayloadPreview(data.decode("utf-8", errors="replace"), size, size > len(data))
+
+    def read(self, ref: dict[str, Any]) -> Any:
+        """Parsed JSON (cached). Raises ``PayloadError`` if missing, refused or invalid."""
+        return self._load(ref, "open payload", "parse payload")
+
+    def validate(self, ref: dict[str, Any]) -> None:
+        """Check a payload exists and is JSON, with the end-of-log wording of the official reducer."""
+        _, path = _ref_fields(ref)
+        if path in self.validated:
+            return
+        self._load(ref, "read payload", "invalid payload", cache=False)
+
+    def _load(self, ref: dict[str, Any], open_verb: str, parse_verb: str, *, cache: bool = True) -> Any:
+        payload_id, path = _ref_fields(ref)
+        with self._lock:
+            hit = self._cache.get(path)
+            if hit is not None:
+                self._cache.move_to_end(path)
+                return hit[0]
+        target = self.resolve(ref)
+        try:
+            with open_regular(target, nofollow=True) as handle:
+                data = handle.read()
+        except OSError as error:
+            raise PayloadMissing(payload_id, path, f"{open_verb} {payload_id}: {describe_os_error(error)}") from None
+        try:
+            value = parse_json_bytes(data)
+        except ValueError as error:
+            raise PayloadInvalid(payload_id, path, f"{parse_verb} {payload_id}: {error}") from None
+        self.validated.add(path)
+        if cache:
+            self._remember(path, value, len(data))
+        return value
+
+    def _remember(self, path: str, value: Any, size: int) -> None:
+        # Big payloads are not cached: one of them would evict everything useful.
+        if size > self.cache_bytes // 4 or self.cache_entries <= 0:
+            return
+        with self._lock:
+            old = self._cache.pop(path, None)
+            if old is not None:
+                self._cached_bytes -= old[1]
+            self._cache[path] = (value, size)
+            self._cached_bytes += size
+            while len(self._cache) > self.cache_entries or self._cached_bytes > self.cache_bytes:
+                _, (_, evicted) = self._cache.popitem(last=False)
+                self._cached_bytes -= evicted
+
+    def cache_info(self) -> tuple[int, int]:
+        """(entries, bytes) currently cached."""
+        with self._lock:
+            return len(self._cache), self._cached_bytes
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
+            self._cached_bytes = 0
+
+
+class NoPayloads:
+    """Stand-in payload source for a bundle whose manifest could not be read."""
+
+    def read(self, ref: dict[str, Any]) -> Any:
+        payload_id, path = _ref_fields(ref)
+        raise PayloadMissing(payload_id, path, "bundle could not be opened")
+
+    def read_text(self, ref: dict[str, Any]) -> str:
+        return self.read(ref)

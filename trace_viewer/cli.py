@@ -1,0 +1,318 @@
+"""Command line: ``trace-viewer [PATH] [--follow]`` opens the app; ``reduce``, ``context`` and
+``summary`` work without it.
+
+The subcommands never import Textual (and only ``summary`` imports Rich), so they
+start fast. Whatever the input, the outcome is one clear line on stderr and a
+non-zero exit — never a traceback (set ``TRACE_VIEWER_DEBUG=1`` to see one).
+
+Exit codes: 0 ok, 1 the bundle is faulty or the request cannot be answered,
+2 bad command line, 3 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from trace_viewer.text import one_line
+
+if TYPE_CHECKING:
+    from trace_viewer.errors import Fault
+    from trace_viewer.reducer.replay import Replay
+
+PROG = "trace-viewer"
+SUBCOMMANDS = ("reduce", "context", "summary")
+EXIT_FAULT = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+
+
+class CliError(Exception):
+    """A problem to report as one line with an exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_FAULT) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{message} (see {self.prog} --help)", EXIT_USAGE)
+
+
+def _say(message: str) -> None:
+    print(f"{PROG}: {one_line(message)}", file=sys.stderr, flush=True)
+
+
+def fault_line(bundle: Path, fault: Fault) -> str:
+    """The fault as one line naming the file (with its bundle path), line/seq and payload."""
+    file = fault.file if fault.file == str(bundle) else str(bundle / fault.file)
+    location = fault.location()
+    rest = location[len(fault.file):]
+    return f"{file}{rest}: {fault.message}"
+
+
+# ----- bundles ---------------------------------------------------------------------------------
+
+
+def _bundle_dir(value: str) -> Path:
+    path = Path(value)
+    if not path.exists():
+        raise CliError(f"no such bundle: {value}")
+    if not path.is_dir():
+        raise CliError(f"not a bundle directory: {value}")
+    return path
+
+
+def _replay(path: Path, max_events: int | None = None) -> Replay:
+    from trace_viewer.reducer.replay import replay_bundle
+
+    replay = replay_bundle(path, max_events)
+    if replay.internal_error is not None and os.environ.get("TRACE_VIEWER_DEBUG"):
+        raise replay.internal_error
+    return replay
+
+
+def dump_state(state: dict[str, Any]) -> bytes:
+    """The state as the official reducer writes it: 2-space indent, raw UTF-8, no trailing newline."""
+    import orjson
+
+    try:
+        return orjson.dumps(state, option=orjson.OPT_INDENT_2)
+    except TypeError:  # e.g. integers beyond 64 bits; the standard library has no limit
+        import json
+
+        return json.dumps(state, indent=2, ensure_ascii=False).encode("utf-8", errors="backslashreplace")
+
+
+# ----- reduce ----------------------------------------------------------------------------------
+
+
+def _check_output(out: str, bundle: Path) -> Path:
+    target = Path(out)
+    resolved = Path(os.path.realpath(target))
+    root = Path(os.path.realpath(bundle))
+    if resolved == root or resolved.is_relative_to(root):
+        raise CliError(f"refusing to write {out} inside the bundle {bundle} (bundles are never modified)", EXIT_USAGE)
+    if target.is_dir():
+        raise CliError(f"output {out} is a directory", EXIT_USAGE)
+    return target
+
+
+def cmd_reduce(args: argparse.Namespace) -> int:
+    bundle = _bundle_dir(args.bundle)
+    target = _check_output(args.output, bundle) if args.output else None
+    replay = _replay(bundle)
+    fault = replay.fault
+    if fault is not None and not args.partial:
+        raise CliError(fault_line(bundle, fault))
+    data = dump_state(replay.reducer.to_json())
+    if target is None:
+        sys.stdout.buffer.write(data + b"\n")
+        sys.stdout.buffer.flush()
+    else:
+        try:
+            target.write_bytes(data)
+        except OSError as error:
+            raise CliError(f"cannot write {args.output}: {error.strerror or error}") from None
+    if fault is not None:
+        _say(f"partial state up to the fault: {fault_line(bundle, fault)}")
+    return 0
+
+
+# ----- context ---------------------------------------------------------------------------------
+
+
+def cmd_context(args: argparse.Namespace) -> int:
+    from trace_viewer import context
+
+    bundle = _bundle_dir(args.bundle)
+    if args.seq is not None and args.seq < 0:
+        raise CliError("--seq must be 0 or more", EXIT_USAGE)
+    replay = _replay(bundle, args.seq)
+    reducer = replay.reducer
+    rollout = reducer.rollout
+    fault = replay.fault
+    try:
+        if args.inference is not None:
+            thread_id, item_ids = context.inference_context(rollout, args.inference)
+            if args.thread is not None and context.resolve_thread(rollout, args.thread) != thread_id:
+                raise context.ContextError(f"inference call {args.inference} is not on thread {args.thread}")
+        else:
+            thread_id = context.resolve_thread(rollout, args.thread)
+            item_ids = reducer.live_context(thread_id)
+    except context.ContextError as error:
+        suffix = f" (replay stopped early: {fault_line(bundle, fault)})" if fault is not None else ""
+        raise CliError(f"{error}{suffix}") from None
+    if fault is not None:
+        _say(f"note: replay stopped at a fault, context is as of seq {reducer.events_applied}: "
+             f"{fault_line(bundle, fault)}")
+    elif args.seq is not None and reducer.events_applied < args.seq:
+        _say(f"note: the trace has only {reducer.events_applied} events; showing the context after the last one")
+    items = context.items_for(rollout, item_ids)
+    render = {"json": context.to_json, "text": context.to_text, "markdown": context.to_markdown}[args.format]
+    output = render(items)
+    sys.stdout.write(output if output.endswith("\n") else output + "\n")
+    return 0
+
+
+# ----- summary ---------------------------------------------------------------------------------
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    bundle = _bundle_dir(args.bundle)
+    replay = _replay(bundle)
+    print_summary(bundle, replay)
+    return 0
+
+
+def print_summary(bundle: Path, replay: Replay, file: Any = None) -> None:
+    """A Rich table of what the trace holds. Trace text is passed as ``Text``, never parsed as markup."""
+    from rich.console import Console, Group
+    from rich.table import Table
+    from rich.text import Text
+
+    from trace_viewer.summary import summarize
+
+    info = summarize(replay)
+    console = Console(file=file or sys.stdout, highlight=False, emoji=False)
+
+    overview = Table(title=Text(f"trace {one_line(bundle.name)}"), show_header=False, box=None, pad_edge=False)
+    overview.add_column(style="bold")
+    overview.add_column()
+    for label, value in info.rows:
+        overview.add_row(Text(label), Text(one_line(value)))
+
+    threads = Table(title=Text("threads"))
+    for column in ("agent path", "nickname", "status", "model", "turns", "inferences", "items"):
+        threads.add_column(column, justify="right" if column in ("turns", "inferences", "items") else "left")
+    for row in info.threads:
+        threads.add_row(*(Text(one_line(str(cell))) for cell in row))
+    console.print(Group(overview, Text(""), threads))
+
+
+# ----- open (the app) --------------------------------------------------------------------------
+
+
+def cmd_open(args: argparse.Namespace) -> int:
+    path: str | None = args.path
+    follow: bool = args.follow
+    if path is None and follow:
+        path = os.environ.get("CODEX_ROLLOUT_TRACE_ROOT") or None
+        if path is None:
+            raise CliError("--follow needs a bundle or trace root (or CODEX_ROLLOUT_TRACE_ROOT set)", EXIT_USAGE)
+    if path is not None and not Path(path).exists():
+        raise CliError(f"no such bundle or trace root: {path}")
+    try:
+        from trace_viewer.app import run  # type: ignore[attr-defined]
+    except ImportError as error:
+        missing = getattr(error, "name", None) or ""
+        if not (missing.startswith("textual") or missing.startswith("trace_viewer.app")):
+            raise
+        return _open_without_app(path)
+    return int(run(path, follow) or 0)
+
+
+def _open_without_app(path: str | None) -> int:
+    """Until the UI is available: print the summary of the bundle (or of the bundled sample)."""
+    from trace_viewer.samples import sample_path
+
+    if path is None:
+        sample = sample_path()
+        if sample is None:
+            raise CliError("no bundle given and no sample bundle installed")
+        bundle = sample
+    else:
+        from trace_viewer.bundle import find_bundle_dirs
+
+        bundles = find_bundle_dirs(path)
+        if not bundles:
+            raise CliError(f"no trace bundle in {path}")
+        bundle = bundles[-1] if len(bundles) > 1 else bundles[0]
+    _say(f"the interactive viewer is not available; summary of {bundle}")
+    print_summary(bundle, _replay(bundle))
+    return 0
+
+
+# ----- argument parsing ------------------------------------------------------------------------
+
+
+def _subcommand_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Replay and inspect Codex rollout trace bundles.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    reduce = commands.add_parser("reduce", help="write the reduced state JSON (like `codex debug trace-reduce`)")
+    reduce.add_argument("bundle", metavar="BUNDLE")
+    reduce.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout (never inside the bundle)")
+    reduce.add_argument("--partial", action="store_true", help="on a fault, write the state up to it and exit 0")
+    reduce.set_defaults(handler=cmd_reduce)
+
+    context = commands.add_parser("context", help="print the model-visible context at a point of the trace")
+    context.add_argument("bundle", metavar="BUNDLE")
+    where = context.add_mutually_exclusive_group(required=True)
+    where.add_argument("--inference", metavar="ID", help="exactly what this inference call's request contained")
+    where.add_argument("--seq", metavar="N", type=int, help="the thread's live history after events 1..N")
+    context.add_argument("--thread", metavar="ID_OR_AGENT_PATH", help="thread id, agent path or nickname (default: root)")
+    context.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    context.set_defaults(handler=cmd_context)
+
+    summary = commands.add_parser("summary", help="print a table of threads, counts, tokens, duration and fault")
+    summary.add_argument("bundle", metavar="BUNDLE")
+    summary.set_defaults(handler=cmd_summary)
+    return parser
+
+
+def _open_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Open a trace bundle (or a trace root) in the interactive viewer. "
+        f"Other commands: {', '.join(SUBCOMMANDS)} (see `{PROG} COMMAND --help`).",
+    )
+    parser.add_argument("path", nargs="?", metavar="PATH", help="bundle or trace root (default: a bundled sample)")
+    parser.add_argument("--follow", action="store_true", help="follow a bundle or trace root while Codex writes it")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.set_defaults(handler=cmd_open)
+    return parser
+
+
+def _version() -> str:
+    from trace_viewer import __version__
+
+    return __version__
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    # `trace-viewer PATH` and `trace-viewer reduce BUNDLE` share one command name, so
+    # the first word decides which parser applies (use ./reduce for a bundle named so).
+    if argv and argv[0] in SUBCOMMANDS:
+        return _subcommand_parser().parse_args(argv)
+    return _open_parser().parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``trace-viewer`` console script."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+    try:
+        args = parse_args(list(sys.argv[1:] if argv is None else argv))
+        return int(args.handler(args))
+    except CliError as error:
+        _say(str(error))
+        return error.code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`); say nothing and do not let Python complain at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAULT
+    except Exception as error:  # noqa: BLE001 - the promise is one line, never a traceback
+        if os.environ.get("TRACE_VIEWER_DEBUG"):
+            raise
+        _say(f"internal error: {type(error).__name__}: {error} (set TRACE_VIEWER_DEBUG=1 for details)")
+        return EXIT_INTERNAL

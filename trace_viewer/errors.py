@@ -1,0 +1,76 @@
+"""Why reading or reducing a bundle stopped.
+
+These live at the package root so the reading layer (``trace_viewer.bundle``)
+can raise them without importing the reducer. ``trace_viewer.reducer.errors``
+re-exports them under the names the reducer modules use.
+
+A fault is data the viewer shows, not an exception it crashes on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ReduceError(Exception):
+    """An event the reducer cannot apply consistently (the official reducer would bail)."""
+
+
+class PayloadError(ReduceError):
+    """A payload that is missing, unreadable, invalid JSON or outside the bundle."""
+
+    def __init__(self, raw_payload_id: str, path: str, message: str) -> None:
+        super().__init__(f"payload {raw_payload_id} ({path}): {message}")
+        self.raw_payload_id = raw_payload_id
+        self.path = path
+        self.reason = message
+
+
+class BundleError(ReduceError):
+    """A bundle-level file (manifest, event log) is missing, unreadable or malformed.
+
+    ``file`` is the bundle-relative name (``manifest.json``, ``trace.jsonl``) so
+    the message can say which file to look at.
+    """
+
+    def __init__(self, file: str, message: str, kind: str = "invalid") -> None:
+        super().__init__(f"{file}: {message}")
+        self.file = file
+        self.reason = message
+        # "missing", "unreadable", "invalid", or for the event log "truncated" / "replaced".
+        self.kind = kind
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """Where and why replay stopped; everything before it is still valid state."""
+
+    message: str
+    file: str = "trace.jsonl"
+    line: int | None = None
+    seq: int | None = None
+    payload_id: str | None = None
+    payload_path: str | None = None
+
+    def location(self) -> str:
+        parts = [self.file]
+        if self.line is not None:
+            parts.append(f"line {self.line}")
+        if self.seq is not None:
+            parts.append(f"seq {self.seq}")
+        if self.payload_id is not None:
+            parts.append(f"payload {self.payload_id}" + (f" ({self.payload_path})" if self.payload_path else ""))
+        return " ".join(parts[:1]) + (" " + ", ".join(parts[1:]) if len(parts) > 1 else "")
+
+    def __str__(self) -> str:
+        return f"{self.location()}: {self.message}"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "message": self.message,
+            "file": self.file,
+            "line": self.line,
+            "seq": self.seq,
+            "payload_id": self.payload_id,
+            "payload_path": self.payload_path,
+        }

@@ -1,0 +1,536 @@
+"""Responses-shaped JSON items → conversation item fields (pure functions).
+
+Identity (which ``conversation_item:N`` an item becomes) is decided later by the
+conversation reducer; this module only says what an item *is*: role, channel,
+kind, body parts, call id and, in schema 2, its Responses ``id``. It also
+computes the content key the reducer indexes by, so that "does this stored item
+match that incoming one" is a dict lookup instead of a part-by-part comparison.
+
+``json`` body parts need the official serialisation byte for byte: object keys
+in source order, number literals as written, compact separators, and a
+240-byte cap cut on a UTF-8 character boundary. Python's ``json`` loses number
+text, so arguments strings are parsed with raw-number hooks and re-serialised
+here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from json.encoder import encode_basestring
+from typing import Any, Callable
+
+from trace_viewer.reducer.errors import ReduceError
+
+JSON_SUMMARY_MAX_BYTES = 240
+# serde_json refuses documents nested deeper than this many containers.
+JSON_MAX_DEPTH = 127
+
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+_PHASE_CHANNELS = {"commentary": "commentary", "final_answer": "final", "summary": "summary"}
+_TEXT_CONTENT_TYPES = frozenset({"input_text", "output_text", "text"})
+_GENERIC_CALL_TYPES = frozenset({"tool_search_call", "web_search_call", "image_generation_call", "local_shell_call"})
+_GENERIC_OUTPUT_TYPES = frozenset({"tool_search_output", "mcp_tool_call_output"})
+_COMPACTION_TYPES = frozenset({"compaction", "compaction_summary", "context_compaction"})
+
+# A thunk producing the number-text-preserving twin of a payload value (see ``json_body``).
+RawValue = Callable[[], Any]
+
+
+@dataclass(slots=True)
+class NormalizedItem:
+    """One model item before identity is assigned."""
+
+    role: str
+    channel: str | None
+    kind: str
+    agent_message: dict[str, str] | None
+    parts: list[dict[str, Any]]
+    call_id: str | None
+    responses_item_id: str | None = None
+    key: tuple[Any, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.key = content_key(self.role, self.channel, self.kind, self.agent_message, self.parts, self.call_id)
+
+
+# ----- content keys --------------------------------------------------------------
+
+
+def _part_key(part: dict[str, Any]) -> tuple[Any, ...]:
+    # A json part is identified by its summary: the raw payload it points at is
+    # observation-local and changes every time the same item is re-sent.
+    if part["type"] == "json":
+        return ("json", part["summary"])
+    return tuple(part.values())
+
+
+def content_key(
+    role: str,
+    channel: str | None,
+    kind: str,
+    agent_message: dict[str, str] | None,
+    parts: list[dict[str, Any]],
+    call_id: str | None,
+) -> tuple[Any, ...]:
+    """Hashable identity of an item's content: equal keys ⇔ the official content match.
+
+    Reasoning is special: the encrypted blob is its stable identity (readable
+    text/summary come and go between sightings), so a reasoning item that has
+    one is keyed by it alone. Without a blob only an equal body matches.
+    """
+    body: tuple[Any, ...] | None = None
+    if kind == "reasoning":
+        for part in parts:
+            if part["type"] == "encoded":
+                body = ("encoded", part["label"], part["value"])
+                break
+    if body is None:
+        body = ("body", *[("json", part["summary"]) if part["type"] == "json" else tuple(part.values()) for part in parts])
+    agent = (agent_message["author"], agent_message["recipient"]) if agent_message is not None else None
+    return (role, channel, kind, agent, body, call_id)
+
+
+def item_content_key(item: dict[str, Any]) -> tuple[Any, ...]:
+    """The content key of a stored conversation item."""
+    return content_key(
+        item["role"], item["channel"], item["kind"], item.get("agent_message"), item["body"]["parts"], item["call_id"]
+    )
+
+
+# ----- parts -----------------------------------------------------------------------
+
+
+def text_part(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text}
+
+
+def summary_part(text: str) -> dict[str, Any]:
+    return {"type": "summary", "text": text}
+
+
+def encoded_part(value: str, label: str = "encrypted_content") -> dict[str, Any]:
+    return {"type": "encoded", "label": label, "value": value}
+
+
+def payload_ref_part(label: str, raw_payload_id: str) -> dict[str, Any]:
+    return {"type": "payload_ref", "label": label, "raw_payload_id": raw_payload_id}
+
+
+def json_part(summary: str, raw_payload_id: str) -> dict[str, Any]:
+    return {"type": "json", "summary": summary, "raw_payload_id": raw_payload_id}
+
+
+def code_part(language: str, source: str) -> dict[str, Any]:
+    return {"type": "code", "language": language, "source": source}
+
+
+# ----- JSON summaries (serde_json with preserve_order + arbitrary_precision) --------
+
+
+class RawNumber(str):
+    """A JSON number literal kept as text."""
+
+
+class _Unrepresentable(Exception):
+    """The value cannot take the exact path (a float whose text was lost, or too deep)."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json_preserving(text: str) -> Any:
+    """Parse JSON keeping number literals as ``RawNumber`` (raises ``ValueError``)."""
+    return json.loads(text, parse_int=RawNumber, parse_float=RawNumber, parse_constant=_reject_constant)
+
+
+_I64_MIN = -(2**63)
+_U64_MAX = 2**64 - 1
+
+
+def _number_text(literal: str) -> str:
+    """How the official build re-prints a number literal.
+
+    Integers that fit 64 bits are printed as integers (so ``-0`` becomes ``0``);
+    bigger ones went through f64. Decimal literals keep their digits; only the
+    exponent is canonicalised to ``e`` with an explicit sign.
+    """
+    if "." not in literal and "e" not in literal and "E" not in literal:
+        value = int(literal)
+        if _I64_MIN <= value <= _U64_MAX:
+            return str(value)
+        return repr(float(value)).replace("e+", "e")
+    for marker in ("e", "E"):
+        if marker in literal:
+            mantissa, exponent = literal.split(marker, 1)
+            if exponent.startswith("-"):
+                return f"{mantissa}e{exponent}"
+            return f"{mantissa}e+{exponent.lstrip('+')}"
+    return literal
+
+
+def _serialise(value: Any, out: list[str], depth: int) -> None:
+    if isinstance(value, str):
+        if type(value) is RawNumber:
+            out.append(_number_text(value))
+        else:
+            out.append(encode_basestring(value))
+    elif isinstance(value, dict):
+        if depth >= JSON_MAX_DEPTH:
+            raise _Unrepresentable
+        out.append("{")
+        first = True
+        for key, item in value.items():
+            if not first:
+                out.append(",")
+            first = False
+            out.append(encode_basestring(key))
+            out.append(":")
+            _serialise(item, out, depth + 1)
+        out.append("}")
+    elif isinstance(value, list):
+        if depth >= JSON_MAX_DEPTH:
+            raise _Unrepresentable
+        out.append("[")
+        for index, item in enumerate(value):
+            if index:
+                out.append(",")
+            _serialise(item, out, depth + 1)
+        out.append("]")
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(str(value))
+    else:
+        # A float from the fast payload parser: its literal text is gone.
+        raise _Unrepresentable
+
+
+def truncate_summary(text: str) -> str:
+    """Cap at 240 bytes on a character boundary, marking the cut with ``...``."""
+    if len(text) * 4 <= JSON_SUMMARY_MAX_BYTES:
+        return text
+    data = text.encode("utf-8")
+    if len(data) <= JSON_SUMMARY_MAX_BYTES:
+        return text
+    return data[:JSON_SUMMARY_MAX_BYTES].decode("utf-8", errors="ignore") + "..."
+
+
+def summarize_json(value: Any, raw: RawValue | None = None) -> str:
+    """Compact JSON summary of a payload value; ``raw`` supplies number text when floats are involved."""
+    out: list[str] = []
+    try:
+        _serialise(value, out, 0)
+    except _Unrepresentable:
+        if raw is None:
+            raise ReduceError("json value could not be summarised") from None
+        out = []
+        _serialise(raw(), out, 0)
+    return truncate_summary("".join(out))
+
+
+@lru_cache(maxsize=16384)
+def summarize_json_text(text: str) -> str | None:
+    """Summary of a JSON document held in a string, or None if serde_json would not parse it.
+
+    Memoised: the same arguments strings are re-sent in every later request.
+    """
+    try:
+        value = parse_json_preserving(text)
+        out: list[str] = []
+        _serialise(value, out, 0)
+        summary = "".join(out)
+        summary.encode("utf-8")  # lone surrogates: serde_json rejects them while parsing
+    except (ValueError, RecursionError, _Unrepresentable, UnicodeEncodeError):
+        return None
+    return truncate_summary(summary)
+
+
+# ----- bodies ------------------------------------------------------------------------
+
+
+def json_body(value: Any, raw_payload_id: str, raw: RawValue | None = None) -> list[dict[str, Any]]:
+    return [json_part(summarize_json(value, raw), raw_payload_id)]
+
+
+def content_parts(content: Any, raw_payload_id: str) -> list[dict[str, Any]]:
+    """Message content: text stays inline, anything else is a reference into the payload."""
+    if not isinstance(content, list):
+        return [payload_ref_part("content", raw_payload_id)]
+    parts: list[dict[str, Any]] = []
+    for entry in content:
+        part_type = entry.get("type") if isinstance(entry, dict) else None
+        if not isinstance(part_type, str):
+            parts.append(payload_ref_part("content", raw_payload_id))
+        elif part_type in _TEXT_CONTENT_TYPES:
+            text = entry.get("text")
+            if isinstance(text, str):
+                parts.append(text_part(text))
+        else:
+            parts.append(payload_ref_part(part_type, raw_payload_id))
+    if not parts:
+        parts.append(payload_ref_part("empty_content", raw_payload_id))
+    return parts
+
+
+def _sub(raw: RawValue | None, key: str) -> RawValue | None:
+    if raw is None:
+        return None
+    return lambda: raw()[key]
+
+
+def raw_text_or_json_body(item: dict[str, Any], key: str, raw_payload_id: str, raw: RawValue | None):
+    """Function-call arguments: a JSON string becomes a json part, other text stays text."""
+    if key not in item:
+        return [payload_ref_part("payload", raw_payload_id)]
+    value = item[key]
+    if isinstance(value, str):
+        summary = summarize_json_text(value)
+        if summary is None:
+            return [text_part(value)]
+        return [json_part(summary, raw_payload_id)]
+    return json_body(value, raw_payload_id, _sub(raw, key))
+
+
+def tool_output_body(item: dict[str, Any], raw_payload_id: str, raw: RawValue | None) -> list[dict[str, Any]]:
+    if "output" not in item:
+        return [payload_ref_part("tool_output", raw_payload_id)]
+    output = item["output"]
+    if isinstance(output, str):
+        return [text_part(output)]
+    if isinstance(output, list):
+        return content_parts(output, raw_payload_id)
+    return json_body(output, raw_payload_id, _sub(raw, "output"))
+
+
+def custom_tool_call_body(item: dict[str, Any], raw_payload_id: str, raw: RawValue | None) -> list[dict[str, Any]]:
+    source = item.get("input")
+    if not isinstance(source, str):
+        return json_body(item, raw_payload_id, raw)
+    if item.get("name") == "exec":
+        return [code_part("javascript", source)]
+    return [text_part(source)]
+
+
+# ----- items -------------------------------------------------------------------------
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def normalize_model_items(
+    items: list[Any], raw_payload_id: str, raw_items: Callable[[], list[Any]] | None = None
+) -> list[NormalizedItem]:
+    """Normalise a payload array; ``additional_tools`` entries are tool lists, not conversation.
+
+    ``raw_items`` returns the same array parsed with number text preserved; it is
+    only called in the rare case a json body holds a float.
+    """
+    normalized: list[NormalizedItem] = []
+    for index, item in enumerate(items):
+        if isinstance(item, dict) and item.get("type") == "additional_tools":
+            continue
+        raw: RawValue | None = None
+        if raw_items is not None:
+            raw = (lambda i: lambda: raw_items()[i])(index)
+        normalized.append(normalize_model_item(item, raw_payload_id, raw))
+    return normalized
+
+
+def normalize_model_item(item: Any, raw_payload_id: str, raw: RawValue | None = None) -> NormalizedItem:
+    item_type = item.get("type") if isinstance(item, dict) else None
+    if not isinstance(item_type, str):
+        raise ReduceError(f"model item in payload {raw_payload_id} did not contain a string type")
+    responses_id = _opt_str(item.get("id"))
+    call_id = _opt_str(item.get("call_id"))
+    if item_type == "message":
+        normalized = _message_item(item, raw_payload_id)
+    elif item_type == "agent_message":
+        normalized = normalize_agent_message_item(item, raw_payload_id)
+    elif item_type == "reasoning":
+        normalized = _reasoning_item(item, raw_payload_id)
+    elif item_type == "function_call":
+        body = raw_text_or_json_body(item, "arguments", raw_payload_id, raw)
+        normalized = NormalizedItem("assistant", "commentary", "function_call", None, body, call_id)
+    elif item_type == "function_call_output":
+        body = tool_output_body(item, raw_payload_id, raw)
+        normalized = NormalizedItem("tool", "commentary", "function_call_output", None, body, call_id)
+    elif item_type == "custom_tool_call":
+        body = custom_tool_call_body(item, raw_payload_id, raw)
+        normalized = NormalizedItem("assistant", "commentary", "custom_tool_call", None, body, call_id)
+    elif item_type == "custom_tool_call_output":
+        body = tool_output_body(item, raw_payload_id, raw)
+        normalized = NormalizedItem("tool", "commentary", "custom_tool_call_output", None, body, call_id)
+    elif item_type in _GENERIC_CALL_TYPES:
+        body = json_body(item, raw_payload_id, raw)
+        normalized = NormalizedItem("assistant", "commentary", "function_call", None, body, call_id)
+    elif item_type in _GENERIC_OUTPUT_TYPES:
+        body = json_body(item, raw_payload_id, raw)
+        normalized = NormalizedItem("tool", "commentary", "function_call_output", None, body, call_id)
+    elif item_type in _COMPACTION_TYPES:
+        blob = item.get("encrypted_content")
+        if not isinstance(blob, str):
+            raise ReduceError(
+                f"compaction item in payload {raw_payload_id} did not contain string encrypted_content"
+            )
+        # The remote summary re-enters later prompts; its encoded blob is its identity.
+        normalized = NormalizedItem("assistant", "summary", "message", None, [encoded_part(blob)], None)
+    else:
+        raise ReduceError(f"unsupported model item type {item_type} in payload {raw_payload_id}")
+    normalized.responses_item_id = responses_id
+    return normalized
+
+
+def _message_item(item: dict[str, Any], raw_payload_id: str) -> NormalizedItem:
+    role = item.get("role")
+    if not isinstance(role, str):
+        raise ReduceError(f"message item in payload {raw_payload_id} did not contain a string role")
+    if role not in _ROLES:
+        raise ReduceError(f"unsupported message role {role} in payload {raw_payload_id}")
+    phase = item.get("phase")
+    channel = _PHASE_CHANNELS.get(phase) if isinstance(phase, str) else None
+    return NormalizedItem(role, channel, "message", None, content_parts(item.get("content"), raw_payload_id), None)
+
+
+def normalize_agent_message_item(item: dict[str, Any], raw_payload_id: str) -> NormalizedItem:
+    """An inter-agent message: routing metadata plus plain or encrypted content."""
+    author = item.get("author")
+    recipient = item.get("recipient")
+    content = item.get("content")
+    item_id = item.get("id")
+    well_formed = (
+        isinstance(author, str)
+        and isinstance(recipient, str)
+        and isinstance(content, list)
+        and (item_id is None or isinstance(item_id, str))
+    )
+    parts: list[dict[str, Any]] = []
+    if well_formed:
+        for entry in content:  # type: ignore[union-attr]
+            entry_type = entry.get("type") if isinstance(entry, dict) else None
+            if entry_type == "input_text" and isinstance(entry.get("text"), str):
+                parts.append(text_part(entry["text"]))
+            elif entry_type == "encrypted_content" and isinstance(entry.get("encrypted_content"), str):
+                parts.append(encoded_part(entry["encrypted_content"]))
+            else:
+                well_formed = False
+                break
+    if not well_formed:
+        raise ReduceError(f"failed to parse agent_message item in payload {raw_payload_id}")
+    if not parts:
+        raise ReduceError(f"agent_message item in payload {raw_payload_id} contained no content")
+    metadata = {"author": author, "recipient": recipient}
+    return NormalizedItem("assistant", "analysis", "message", metadata, parts, None)  # type: ignore[arg-type]
+
+
+def _reasoning_item(item: dict[str, Any], raw_payload_id: str) -> NormalizedItem:
+    parts: list[dict[str, Any]] = []
+    _append_reasoning_parts(item, "content", raw_payload_id, parts)
+    _append_reasoning_parts(item, "summary", raw_payload_id, parts)
+    if "encrypted_content" in item:
+        blob = item["encrypted_content"]
+        if isinstance(blob, str):
+            parts.append(encoded_part(blob))
+        elif blob is not None:
+            raise ReduceError(f"reasoning item in payload {raw_payload_id} had non-string encrypted_content")
+    if not parts:
+        raise ReduceError(
+            f"reasoning item in payload {raw_payload_id} contained no content, summary, or encrypted_content"
+        )
+    return NormalizedItem("assistant", "analysis", "reasoning", None, parts, None)
+
+
+def _append_reasoning_parts(item: dict[str, Any], key: str, raw_payload_id: str, parts: list[dict[str, Any]]) -> None:
+    if key not in item:
+        return
+    entries = item[key]
+    is_content = key == "content"
+    if is_content and entries is None:
+        return
+    if not isinstance(entries, list):
+        raise ReduceError(f"reasoning item in payload {raw_payload_id} had non-array {key}")
+    for entry in entries:
+        entry_type = entry.get("type") if isinstance(entry, dict) else None
+        if not isinstance(entry_type, str):
+            raise ReduceError(f"reasoning item in payload {raw_payload_id} had {key} entry without string type")
+        if is_content and entry_type not in ("reasoning_text", "text"):
+            raise ReduceError(f"reasoning item in payload {raw_payload_id} had unsupported content type {entry_type}")
+        if not is_content and entry_type != "summary_text":
+            raise ReduceError(f"reasoning item in payload {raw_payload_id} had unsupported summary type {entry_type}")
+        text = entry.get("text")
+        if not isinstance(text, str):
+            raise ReduceError(f"reasoning item in payload {raw_payload_id} had {key} entry without string text")
+        parts.append(text_part(text) if is_content else summary_part(text))
+
+
+# ----- reasoning merge -----------------------------------------------------------------
+
+
+def _bodies_equal(left: list[dict[str, Any]], right: list[dict[str, Any]]) -> bool:
+    return len(left) == len(right) and all(_part_key(a) == _part_key(b) for a, b in zip(left, right))
+
+
+def _first_encoded(parts: list[dict[str, Any]]) -> tuple[str, str] | None:
+    for part in parts:
+        if part["type"] == "encoded":
+            return (part["label"], part["value"])
+    return None
+
+
+def merge_reasoning_parts(existing: list[dict[str, Any]], incoming: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """Readable evidence from a later sighting of the same encrypted reasoning, or None if nothing changes.
+
+    A readable kind (text or summary) already present is kept: a conflicting
+    later text is not a safe upgrade, only a missing kind is filled in.
+    """
+    if _bodies_equal(existing, incoming):
+        return None
+    blob = _first_encoded(existing)
+    if blob is None or blob != _first_encoded(incoming):
+        raise ReduceError("reasoning item merge attempted with different encrypted_content identity")
+    texts = [p for p in existing if p["type"] == "text"]
+    summaries = [p for p in existing if p["type"] == "summary"]
+    if texts and summaries:
+        return None
+    if not texts:
+        texts = [p for p in incoming if p["type"] == "text"]
+    if not summaries:
+        summaries = [p for p in incoming if p["type"] == "summary"]
+    return texts + summaries + [p for p in existing if p["type"] == "encoded"]
+
+
+# ----- token usage -----------------------------------------------------------------------
+
+
+def _i64_field(value: dict[str, Any], name: str) -> int | None:
+    number = value.get(name)
+    if isinstance(number, bool) or not isinstance(number, int) or not _I64_MIN <= number < 2**63:
+        return None
+    return max(number, 0)
+
+
+def token_usage_from_value(value: Any) -> dict[str, int] | None:
+    """Usage block of a response payload; None unless every required counter is an integer."""
+    if not isinstance(value, dict):
+        return None
+    input_tokens = _i64_field(value, "input_tokens")
+    cached = _i64_field(value, "cached_input_tokens")
+    output_tokens = _i64_field(value, "output_tokens")
+    reasoning = _i64_field(value, "reasoning_output_tokens")
+    if input_tokens is None or cached is None or output_tokens is None or reasoning is None:
+        return None
+    cache_write = _i64_field(value, "cache_write_input_tokens")
+    return {
+        "input_tokens": input_tokens,
+        "cached_input_tokens": cached,
+        "cache_write_input_tokens": cache_write if cache_write is not None else 0,
+        "output_tokens": output_tokens,
+        "reasoning_output_tokens": reasoning,
+    }
