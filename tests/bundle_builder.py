@@ -116,8 +116,7 @@ class BundleBuilder:
 
     def reduce(self) -> Reducer:
         with open(self.dir / "trace.jsonl", "w", encoding="utf-8") as log:
-            for event in self.events:
-                log.write(json.dumps(event, ensure_ascii=False) + "\n")
+            log.writelines(json.dumps(event, ensure_ascii=False) + "\n" for event in self.events)
         return reduce_bundle(self.dir)
 
     # ----- shorthands ------------------------------------------------------------
@@ -127,13 +126,17 @@ class BundleBuilder:
 
     def turn(self, turn_id: str, thread_id: str | None = None) -> int:
         thread_id = thread_id or self.root_thread_id
-        return self.add({"type": "codex_turn_started", "codex_turn_id": turn_id, "thread_id": thread_id},
-                        thread=thread_id, turn=turn_id)
+        return self.add(
+            {"type": "codex_turn_started", "codex_turn_id": turn_id, "thread_id": thread_id},
+            thread=thread_id,
+            turn=turn_id,
+        )
 
     def end_turn(self, turn_id: str, status: str = "completed", thread_id: str | None = None) -> int:
         thread_id = thread_id or self.root_thread_id
-        return self.add({"type": "codex_turn_ended", "codex_turn_id": turn_id, "status": status},
-                        thread=thread_id, turn=turn_id)
+        return self.add(
+            {"type": "codex_turn_ended", "codex_turn_id": turn_id, "status": status}, thread=thread_id, turn=turn_id
+        )
 
     def inference(
         self,

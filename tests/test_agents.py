@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bundle_builder import BundleBuilder, Payload, message
 
-from trace_viewer.reducer import Reducer
 from trace_viewer.reducer.agents import inter_agent_message_fields
 from trace_viewer.reducer.replay import reduce_bundle
 
@@ -24,90 +24,29 @@ SPAWN_EDGE = f"edge:spawn:{ROOT}:{CHILD}"
 CORPUS = Path(__file__).resolve().parents[2] / "shared"
 
 
-class TinyBundle:
-    """Writes a bundle event by event: payload files first, then the line that names them."""
-
-    def __init__(self, root: Path, schema: int = 2) -> None:
-        self.root = root
-        self.schema = schema
-        self.lines: list[dict[str, Any]] = []
-        self.payload_count = 0
-        (root / "payloads").mkdir(parents=True)
-        manifest = {
-            "schema_version": schema,
-            "trace_id": "trace-1",
-            "rollout_id": "rollout-1",
-            "root_thread_id": ROOT,
-            "started_at_unix_ms": 1000,
-            "raw_event_log": "trace.jsonl",
-            "payloads_dir": "payloads",
-        }
-        (root / "manifest.json").write_text(json.dumps(manifest))
-
-    def payload(self, kind: str, value: Any) -> dict[str, Any]:
-        self.payload_count += 1
-        path = f"payloads/{self.payload_count}.json"
-        (self.root / path).write_text(json.dumps(value, indent=2))
-        return {"raw_payload_id": f"raw_payload:{self.payload_count}", "kind": {"type": kind}, "path": path}
+class AgentBundle(BundleBuilder):
+    """``BundleBuilder`` plus the agent-tool steps these scenarios repeat."""
 
     def event(self, payload_type: str, thread: str | None = None, turn: str | None = None, **fields: Any) -> int:
-        """Append one event; returns its wall time (seq * 10) so tests can assert on it."""
-        seq = len(self.lines) + 1
-        self.lines.append(
-            {
-                "schema_version": self.schema,
-                "seq": seq,
-                "wall_time_unix_ms": 1000 + seq * 10,
-                "rollout_id": "rollout-1",
-                "thread_id": thread,
-                "codex_turn_id": turn,
-                "payload": {"type": payload_type, **fields},
-            }
-        )
-        return 1000 + seq * 10
+        return self.add({"type": payload_type, **fields}, thread=thread, turn=turn)
 
-    def reduce(self) -> Reducer:
-        (self.root / "trace.jsonl").write_text("".join(json.dumps(line) + "\n" for line in self.lines))
-        return reduce_bundle(self.root)
-
-    # ----- common steps ---------------------------------------------------------
-    def thread(self, thread_id: str, agent_path: str, metadata: dict[str, Any] | None = None) -> None:
-        ref = self.payload("session_metadata", metadata) if metadata is not None else None
-        self.event("thread_started", thread_id=thread_id, agent_path=agent_path, metadata_payload=ref)
-
-    def turn(self, thread_id: str, turn_id: str) -> None:
-        self.event("codex_turn_started", codex_turn_id=turn_id, thread_id=thread_id)
-
-    def request(self, thread_id: str, turn_id: str, call_id: str, items: list[dict[str, Any]]) -> None:
-        ref = self.payload("inference_request", {"input": items})
-        self.event(
-            "inference_started",
-            thread_id,
-            turn_id,
-            inference_call_id=call_id,
-            thread_id=thread_id,
-            codex_turn_id=turn_id,
-            model="gpt-test",
-            provider_name="test-provider",
-            request_payload=ref,
+    def thread(
+        self, thread_id: str | None = None, agent_path: str = "/root", metadata: dict[str, Any] | None = None
+    ) -> int:
+        """A thread start, optionally with session metadata (spawned children carry their origin there)."""
+        ref = Payload("session_metadata", metadata) if metadata is not None else None
+        return self.event(
+            "thread_started", thread_id=thread_id or self.root_thread_id, agent_path=agent_path, metadata_payload=ref
         )
 
-    def response(self, thread_id: str, turn_id: str, call_id: str, items: list[dict[str, Any]]) -> None:
-        ref = self.payload("inference_response", {"response_id": f"resp-{call_id}", "output_items": items})
-        self.event(
-            "inference_completed",
-            thread_id,
-            turn_id,
-            inference_call_id=call_id,
-            response_id=f"resp-{call_id}",
-            upstream_request_id=None,
-            response_payload=ref,
-        )
-
-    def tool_start(self, call_id: str, kind: str, arguments: dict[str, Any], turn: str = "turn-1") -> dict[str, Any]:
+    def tool_start(
+        self, call_id: str, kind: str | dict[str, Any], arguments: dict[str, Any], turn: str = "turn-1"
+    ) -> dict[str, Any]:
+        """A model tool call; `kind` is a unit kind name or a whole tagged kind."""
+        kind = kind if isinstance(kind, dict) else {"type": kind}
         invocation = self.payload(
             "tool_invocation",
-            {"tool_name": kind, "payload": {"type": "function", "arguments": json.dumps(arguments)}},
+            {"tool_name": kind["type"], "payload": {"type": "function", "arguments": json.dumps(arguments)}},
         )
         self.event(
             "tool_call_started",
@@ -117,17 +56,20 @@ class TinyBundle:
             model_visible_call_id=call_id,
             code_mode_runtime_tool_id=None,
             requester={"type": "model"},
-            kind={"type": kind},
-            summary={"type": "generic", "label": kind, "input_preview": None, "output_preview": None},
+            kind=kind,
+            summary={"type": "generic", "label": kind["type"], "input_preview": None, "output_preview": None},
             invocation_payload=invocation,
         )
         return invocation
 
-    def runtime(self, phase: str, call_id: str, kind: str, body: dict[str, Any], turn: str = "turn-1") -> dict:
+    def runtime(
+        self, phase: str, call_id: str, kind: str | dict[str, Any], body: dict[str, Any], turn: str = "turn-1"
+    ) -> dict[str, Any]:
+        """A runtime begin/end; schema 2 begins carry the (possibly upgraded) tool kind."""
         ref = self.payload("tool_runtime_event", body)
         fields: dict[str, Any] = {"tool_call_id": call_id, "runtime_payload": ref}
-        if phase == "started" and self.schema >= 2:
-            fields["kind"] = {"type": kind}
+        if phase == "started" and self.schema_version >= 2:
+            fields["kind"] = kind if isinstance(kind, dict) else {"type": kind}
         if phase == "ended":
             fields["status"] = "completed"
         self.event(f"tool_call_runtime_{phase}", ROOT, turn, **fields)
@@ -139,15 +81,10 @@ class TinyBundle:
         return ref
 
 
-def text_message(role: str, text: str) -> dict[str, Any]:
-    return {"type": "message", "role": role, "content": [{"type": "input_text", "text": text}]}
-
-
 def legacy_delivery(author: str, recipient: str, content: str, trigger_turn: bool = False) -> dict[str, Any]:
     """An inter-agent delivery as older traces show it: assistant text holding the serialised message."""
     body = {"author": author, "recipient": recipient, "other_recipients": [], "content": content}
-    body["trigger_turn"] = trigger_turn
-    return text_message("assistant", json.dumps(body))
+    return message("assistant", json.dumps({**body, "trigger_turn": trigger_turn}))
 
 
 def agent_message(author: str, recipient: str, payload: str, message_id: str | None = None) -> dict[str, Any]:
@@ -171,13 +108,13 @@ def item_target(edge: dict[str, Any]) -> str:
     return edge["target"]["item_id"]
 
 
-def replayed(bundle: TinyBundle) -> dict[str, Any]:
+def replayed(bundle: AgentBundle) -> dict[str, Any]:
     reducer = bundle.reduce()
     assert reducer.fault is None, str(reducer.fault)
     return reducer.to_json()
 
 
-def v1_spawn(bundle: TinyBundle) -> list[str]:
+def v1_spawn(bundle: AgentBundle) -> list[str]:
     """The parent-side v1 spawn lifecycle (invocation, begin, end naming the child, result)."""
     refs = [bundle.tool_start("call-spawn", "spawn_agent", {"task_name": "counter", "message": "count"})]
     refs.append(
@@ -215,15 +152,15 @@ def v1_spawn(bundle: TinyBundle) -> list[str]:
 
 
 @pytest.fixture
-def schema1(tmp_path: Path) -> TinyBundle:
-    bundle = TinyBundle(tmp_path / "bundle", schema=1)
+def schema1(tmp_path: Path) -> AgentBundle:
+    bundle = AgentBundle(tmp_path / "bundle", schema_version=1, root_thread_id=ROOT)
     bundle.thread(ROOT, "/root")
     return bundle
 
 
 @pytest.fixture
-def schema2(tmp_path: Path) -> TinyBundle:
-    bundle = TinyBundle(tmp_path / "bundle", schema=2)
+def schema2(tmp_path: Path) -> AgentBundle:
+    bundle = AgentBundle(tmp_path / "bundle", schema_version=2, root_thread_id=ROOT)
     bundle.thread(ROOT, "/root")
     return bundle
 
@@ -231,7 +168,7 @@ def schema2(tmp_path: Path) -> TinyBundle:
 # ----- spawn ----------------------------------------------------------------------
 
 
-def test_child_metadata_names_spawn_edge_but_creates_no_delivery_edge(schema1: TinyBundle) -> None:
+def test_child_metadata_names_spawn_edge_but_creates_no_delivery_edge(schema1: AgentBundle) -> None:
     schema1.thread(
         CHILD,
         "/root/counter",
@@ -250,12 +187,14 @@ def test_child_metadata_names_spawn_edge_but_creates_no_delivery_edge(schema1: T
     assert state["interaction_edges"] == {}
 
 
-def test_v1_spawn_targets_the_delivered_child_task_message(schema1: TinyBundle) -> None:
-    schema1.turn(ROOT, "turn-1")
+def test_v1_spawn_targets_the_delivered_child_task_message(schema1: AgentBundle) -> None:
+    schema1.turn("turn-1", ROOT)
     payload_ids = v1_spawn(schema1)
     schema1.thread(CHILD, "/root/counter")
-    schema1.turn(CHILD, "turn-child")
-    schema1.request(CHILD, "turn-child", "inf-child", [legacy_delivery("/root", "/root/counter", "count", True)])
+    schema1.turn("turn-child", CHILD)
+    schema1.inference(
+        "inf-child", "turn-child", thread_id=CHILD, request=[legacy_delivery("/root", "/root/counter", "count", True)]
+    )
     state = replayed(schema1)
     edge = state["interaction_edges"][SPAWN_EDGE]
     target = item_target(edge)
@@ -271,8 +210,8 @@ def test_v1_spawn_targets_the_delivered_child_task_message(schema1: TinyBundle) 
     )
 
 
-def test_v1_spawn_falls_back_to_child_thread_without_delivery_item(schema1: TinyBundle) -> None:
-    schema1.turn(ROOT, "turn-1")
+def test_v1_spawn_falls_back_to_child_thread_without_delivery_item(schema1: AgentBundle) -> None:
+    schema1.turn("turn-1", ROOT)
     payload_ids = v1_spawn(schema1)
     schema1.thread(CHILD, "/root/counter")  # the child fails before its task is model-visible
     edge = replayed(schema1)["interaction_edges"][SPAWN_EDGE]
@@ -281,14 +220,14 @@ def test_v1_spawn_falls_back_to_child_thread_without_delivery_item(schema1: Tiny
     assert edge["carried_raw_payload_ids"] == payload_ids
 
 
-def test_spawn_of_a_child_never_started_leaves_no_edge(schema1: TinyBundle) -> None:
-    schema1.turn(ROOT, "turn-1")
+def test_spawn_of_a_child_never_started_leaves_no_edge(schema1: AgentBundle) -> None:
+    schema1.turn("turn-1", ROOT)
     v1_spawn(schema1)
     assert replayed(schema1)["interaction_edges"] == {}
 
 
-def test_v2_started_activity_targets_agent_message_item(schema2: TinyBundle) -> None:
-    schema2.turn(ROOT, "turn-1")
+def test_v2_started_activity_targets_agent_message_item(schema2: AgentBundle) -> None:
+    schema2.turn("turn-1", ROOT)
     invocation = schema2.tool_start("call-spawn-v2", "spawn_agent", {"message": "review this", "task_name": "reviewer"})
     activity = schema2.runtime(
         "ended",
@@ -303,8 +242,10 @@ def test_v2_started_activity_targets_agent_message_item(schema2: TinyBundle) -> 
         },
     )
     schema2.thread(CHILD, "/root/reviewer")
-    schema2.turn(CHILD, "turn-child")
-    schema2.request(CHILD, "turn-child", "inf-child", [agent_message("/root", "/root/reviewer", "review this")])
+    schema2.turn("turn-child", CHILD)
+    schema2.inference(
+        "inf-child", "turn-child", thread_id=CHILD, request=[agent_message("/root", "/root/reviewer", "review this")]
+    )
     state = replayed(schema2)
     edge = state["interaction_edges"][SPAWN_EDGE]
     target = item_target(edge)
@@ -315,8 +256,8 @@ def test_v2_started_activity_targets_agent_message_item(schema2: TinyBundle) -> 
 # ----- schema 2 receipts ------------------------------------------------------------
 
 
-def spawn_with_receipt(bundle: TinyBundle, receipt_recipient: str) -> None:
-    bundle.turn(ROOT, "turn-1")
+def spawn_with_receipt(bundle: AgentBundle, receipt_recipient: str) -> None:
+    bundle.turn("turn-1", ROOT)
     bundle.tool_start("call-spawn", "spawn_agent", {"message": "count", "task_name": "counter"})
     bundle.runtime(
         "ended",
@@ -330,14 +271,14 @@ def spawn_with_receipt(bundle: TinyBundle, receipt_recipient: str) -> None:
         },
     )
     bundle.thread(CHILD, "/root/counter")
-    bundle.turn(CHILD, "turn-child")
+    bundle.turn("turn-child", CHILD)
     receipt = bundle.payload("protocol_event", agent_message("/root", receipt_recipient, "count", "amsg_1"))
     bundle.event("history_item_accepted", CHILD, "turn-child", item_id="amsg_1", agent_message_payload=receipt)
 
 
-def test_receipt_creates_the_task_item_and_resolves_spawn_at_acceptance(schema2: TinyBundle) -> None:
+def test_receipt_creates_the_task_item_and_resolves_spawn_at_acceptance(schema2: AgentBundle) -> None:
     spawn_with_receipt(schema2, "/root/counter")
-    accepted_seq = len(schema2.lines)
+    accepted_seq = len(schema2.events)
     state = replayed(schema2)  # no request ever shows the item: the receipt alone is enough
     edge = state["interaction_edges"][SPAWN_EDGE]
     item = state["conversation_items"][item_target(edge)]
@@ -345,10 +286,12 @@ def test_receipt_creates_the_task_item_and_resolves_spawn_at_acceptance(schema2:
     assert item["agent_message"] == {"author": "/root", "recipient": "/root/counter"}
 
 
-def test_receipt_for_another_recipient_leaves_spawn_on_thread_fallback(schema2: TinyBundle) -> None:
+def test_receipt_for_another_recipient_leaves_spawn_on_thread_fallback(schema2: AgentBundle) -> None:
     spawn_with_receipt(schema2, "/root/other")
     # The later sighting keeps the receipt's author/recipient, so it never matches either.
-    schema2.request(CHILD, "turn-child", "inf-child", [agent_message("/root", "/root/counter", "count", "amsg_1")])
+    schema2.inference(
+        "inf-child", "turn-child", thread_id=CHILD, request=[agent_message("/root", "/root/counter", "count", "amsg_1")]
+    )
     edge = replayed(schema2)["interaction_edges"][SPAWN_EDGE]
     assert edge["target"] == {"type": "thread", "thread_id": CHILD}
 
@@ -356,16 +299,18 @@ def test_receipt_for_another_recipient_leaves_spawn_on_thread_fallback(schema2: 
 # ----- send / assign ---------------------------------------------------------------
 
 
-def test_v1_send_message_targets_delivered_item_and_ends_at_runtime_end(schema1: TinyBundle) -> None:
-    schema1.turn(ROOT, "turn-1")
+def test_v1_send_message_targets_delivered_item_and_ends_at_runtime_end(schema1: AgentBundle) -> None:
+    schema1.turn("turn-1", ROOT)
     schema1.tool_start("call-send", "send_message", {"target": "/root/child", "message": "hello"})
     begin = {"call_id": "call-send", "sender_thread_id": ROOT, "receiver_thread_id": CHILD, "prompt": "hello"}
     schema1.runtime("started", "call-send", "send_message", begin)
-    ended_at = 1000 + 10 * (len(schema1.lines) + 1)
+    ended_at = 1000 + 10 * (len(schema1.events) + 1)
     schema1.runtime("ended", "call-send", "send_message", {**begin, "status": "running"})
     schema1.thread(CHILD, "/root/child")
-    schema1.turn(CHILD, "turn-child")
-    schema1.request(CHILD, "turn-child", "inf-child", [legacy_delivery("/root", "/root/child", "hello")])
+    schema1.turn("turn-child", CHILD)
+    schema1.inference(
+        "inf-child", "turn-child", thread_id=CHILD, request=[legacy_delivery("/root", "/root/child", "hello")]
+    )
     state = replayed(schema1)
     edge = state["interaction_edges"]["edge:tool:call-send"]
     assert edge["kind"] == "send_message"
@@ -373,8 +318,8 @@ def test_v1_send_message_targets_delivered_item_and_ends_at_runtime_end(schema1:
     assert edge["ended_at_unix_ms"] == ended_at
 
 
-def test_v2_followup_activity_becomes_assign_edge(schema2: TinyBundle) -> None:
-    schema2.turn(ROOT, "turn-1")
+def test_v2_followup_activity_becomes_assign_edge(schema2: AgentBundle) -> None:
+    schema2.turn("turn-1", ROOT)
     invocation = schema2.tool_start("call-followup", "assign_agent_task", {"target": "child", "message": "continue"})
     activity = schema2.runtime(
         "ended",
@@ -388,8 +333,10 @@ def test_v2_followup_activity_becomes_assign_edge(schema2: TinyBundle) -> None:
         },
     )
     schema2.thread(CHILD, "/root/child")
-    schema2.turn(CHILD, "turn-child")
-    schema2.request(CHILD, "turn-child", "inf-child", [agent_message("/root", "/root/child", "continue")])
+    schema2.turn("turn-child", CHILD)
+    schema2.inference(
+        "inf-child", "turn-child", thread_id=CHILD, request=[agent_message("/root", "/root/child", "continue")]
+    )
     state = replayed(schema2)
     edge = state["interaction_edges"]["edge:tool:call-followup"]
     assert edge["kind"] == "assign_agent_task"
@@ -397,9 +344,9 @@ def test_v2_followup_activity_becomes_assign_edge(schema2: TinyBundle) -> None:
     assert edge["carried_raw_payload_ids"] == [invocation["raw_payload_id"], activity["raw_payload_id"]]
 
 
-def test_undelivered_send_is_dropped_at_end_of_log(schema2: TinyBundle) -> None:
+def test_undelivered_send_is_dropped_at_end_of_log(schema2: AgentBundle) -> None:
     schema2.thread(CHILD, "/root/child")
-    schema2.turn(ROOT, "turn-1")
+    schema2.turn("turn-1", ROOT)
     schema2.tool_start("call-send", "send_message", {"target": "child", "message": "hello"})
     schema2.runtime(
         "ended",
@@ -418,9 +365,9 @@ def test_undelivered_send_is_dropped_at_end_of_log(schema2: TinyBundle) -> None:
     assert reducer.to_json()["interaction_edges"] == {}
 
 
-def test_activity_that_does_not_fit_the_tool_kind_is_a_fault(schema2: TinyBundle) -> None:
+def test_activity_that_does_not_fit_the_tool_kind_is_a_fault(schema2: AgentBundle) -> None:
     schema2.thread(CHILD, "/root/child")
-    schema2.turn(ROOT, "turn-1")
+    schema2.turn("turn-1", ROOT)
     schema2.tool_start("call-send", "send_message", {"target": "child", "message": "hello"})
     schema2.runtime(
         "ended",
@@ -438,21 +385,56 @@ def test_activity_that_does_not_fit_the_tool_kind_is_a_fault(schema2: TinyBundle
     assert reducer.fault.message == "sub-agent activity Started does not match tool call kind SendMessage"
 
 
-def test_runtime_payload_missing_a_field_is_a_fault(schema1: TinyBundle) -> None:
+def test_runtime_payload_missing_a_field_is_a_fault(schema1: AgentBundle) -> None:
     schema1.thread(CHILD, "/root/child")
-    schema1.turn(ROOT, "turn-1")
+    schema1.turn("turn-1", ROOT)
     schema1.tool_start("call-close", "close_agent", {"target": "/root/child"})
     schema1.runtime("started", "call-close", "close_agent", {"sender_thread_id": ROOT, "receiver_thread_id": CHILD})
     reducer = schema1.reduce()
     assert reducer.fault is not None and reducer.fault.message == "missing field `call_id`"
 
 
+def test_completed_activity_creates_no_edge_for_any_tool(schema2: AgentBundle) -> None:
+    schema2.thread(CHILD, "/root/child")
+    schema2.turn("turn-1", ROOT)
+    schema2.tool_start("call-send", "send_message", {"target": "child", "message": "hello"})
+    schema2.runtime(
+        "ended",
+        "call-send",
+        "send_message",
+        {"event_id": "call-send", "agent_thread_id": CHILD, "agent_path": "/root/child", "kind": {"completed": None}},
+    )
+    schema2.turn("turn-child", CHILD)
+    schema2.inference(
+        "inf-child", "turn-child", thread_id=CHILD, request=[agent_message("/root", "/root/child", "hello")]
+    )
+    reducer = schema2.reduce()
+    assert reducer.fault is None
+    assert reducer.to_json()["interaction_edges"] == {}
+    assert reducer.pending_agent_interaction_edges == []
+
+
+def test_schema2_mcp_runtime_end_is_not_read_as_agent_activity(schema2: AgentBundle) -> None:
+    schema2.thread(CHILD, "/root/child")
+    schema2.turn("turn-1", ROOT)
+    schema2.tool_start("call-mcp", {"type": "other", "name": "s__t"}, {"a": 1})
+    schema2.runtime(
+        "started",
+        "call-mcp",
+        {"type": "mcp", "server": "s", "tool": "t"},
+        {"call_id": "call-mcp", "invocation": {"server": "s", "tool": "t", "arguments": {"a": 1}}},
+    )
+    # An activity-shaped body with a kind no agent tool accepts: 0.169 does not even parse it.
+    schema2.runtime("ended", "call-mcp", "mcp", {"agent_thread_id": "not-a-uuid", "kind": "bogus"})
+    assert schema2.reduce().fault is None
+
+
 # ----- close ------------------------------------------------------------------------
 
 
-def test_close_targets_the_thread_and_carries_every_tool_payload(schema1: TinyBundle) -> None:
+def test_close_targets_the_thread_and_carries_every_tool_payload(schema1: AgentBundle) -> None:
     schema1.thread(CHILD, "/root/child")
-    schema1.turn(ROOT, "turn-1")
+    schema1.turn("turn-1", ROOT)
     refs = [schema1.tool_start("call-close", "close_agent", {"target": "/root/child"})]
     begin = {"call_id": "call-close", "sender_thread_id": ROOT, "receiver_thread_id": CHILD}
     refs.append(schema1.runtime("started", "call-close", "close_agent", begin))
@@ -465,8 +447,31 @@ def test_close_targets_the_thread_and_carries_every_tool_payload(schema1: TinyBu
     assert edge["carried_raw_payload_ids"] == [ref["raw_payload_id"] for ref in refs]
 
 
-def test_close_of_a_thread_unknown_to_the_trace_makes_no_edge(schema1: TinyBundle) -> None:
-    schema1.turn(ROOT, "turn-1")
+def test_thread_ids_in_runtime_payloads_are_compared_in_canonical_form(schema1: AgentBundle) -> None:
+    schema1.thread(CHILD, "/root/child")
+    schema1.turn("turn-1", ROOT)
+    schema1.tool_start("call-close", "close_agent", {"target": "/root/child"})
+    shouted = "{" + CHILD.upper() + "}"  # braced and upper-case: still the same UUID
+    begin = {"call_id": "call-close", "sender_thread_id": ROOT, "receiver_thread_id": shouted}
+    schema1.runtime("started", "call-close", "close_agent", begin)
+    edge = replayed(schema1)["interaction_edges"]["edge:tool:call-close"]
+    assert edge["target"] == {"type": "thread", "thread_id": CHILD}
+
+
+def test_malformed_thread_id_is_a_fault_with_the_uuid_reason(schema1: AgentBundle) -> None:
+    schema1.thread(CHILD, "/root/child")
+    schema1.turn("turn-1", ROOT)
+    schema1.tool_start("call-close", "close_agent", {"target": "/root/child"})
+    begin = {"call_id": "call-close", "sender_thread_id": ROOT, "receiver_thread_id": CHILD[:-1] + "x"}
+    schema1.runtime("started", "call-close", "close_agent", begin)
+    fault = schema1.reduce().fault
+    assert fault is not None
+    assert fault.message.startswith("invalid character: expected an optional prefix of `urn:uuid:`")
+    assert fault.message.endswith("found `x` at 36")
+
+
+def test_close_of_a_thread_unknown_to_the_trace_makes_no_edge(schema1: AgentBundle) -> None:
+    schema1.turn("turn-1", ROOT)
     schema1.tool_start("call-close", "close_agent", {"target": "/root/ghost"})
     begin = {"call_id": "call-close", "sender_thread_id": ROOT, "receiver_thread_id": CHILD}
     schema1.runtime("started", "call-close", "close_agent", begin)
@@ -480,7 +485,7 @@ NOTIFICATION = (
 )
 
 
-def observe_result(bundle: TinyBundle) -> str:
+def observe_result(bundle: AgentBundle) -> str:
     carried = bundle.payload("agent_result", {"child_agent_path": "/root/child", "message": NOTIFICATION})
     bundle.event(
         "agent_result_observed",
@@ -493,16 +498,23 @@ def observe_result(bundle: TinyBundle) -> str:
         message=NOTIFICATION,
         carried_payload=carried,
     )
-    bundle.turn(ROOT, "turn-root")
-    bundle.request(ROOT, "turn-root", "inf-root", [legacy_delivery("/root/child", "/root", NOTIFICATION)])
+    bundle.turn("turn-root", ROOT)
+    bundle.inference(
+        "inf-root", "turn-root", thread_id=ROOT, request=[legacy_delivery("/root/child", "/root", NOTIFICATION)]
+    )
     return carried["raw_payload_id"]
 
 
-def test_agent_result_links_child_final_message_to_parent_notification(schema1: TinyBundle) -> None:
+def test_agent_result_links_child_final_message_to_parent_notification(schema1: AgentBundle) -> None:
     schema1.thread(CHILD, "/root/child")
-    schema1.turn(CHILD, "turn-child")
-    schema1.request(CHILD, "turn-child", "inf-child", [text_message("assistant", "task")])
-    schema1.response(CHILD, "turn-child", "inf-child", [text_message("assistant", "done")])
+    schema1.turn("turn-child", CHILD)
+    schema1.inference(
+        "inf-child",
+        "turn-child",
+        [message("assistant", "task")],
+        [message("assistant", "done")],
+        thread_id=CHILD,
+    )
     carried = observe_result(schema1)
     state = replayed(schema1)
     edge = state["interaction_edges"]["edge:agent_result:child:turn-child:root"]
@@ -513,9 +525,9 @@ def test_agent_result_links_child_final_message_to_parent_notification(schema1: 
     assert edge["carried_raw_payload_ids"] == [carried]
 
 
-def test_agent_result_without_child_message_is_sourced_from_child_thread(schema1: TinyBundle) -> None:
+def test_agent_result_without_child_message_is_sourced_from_child_thread(schema1: AgentBundle) -> None:
     schema1.thread(CHILD, "/root/child")
-    schema1.turn(CHILD, "turn-child")
+    schema1.turn("turn-child", CHILD)
     # The child only received its task; an inbound agent message is not its result.
     task = {
         "type": "agent_message",
@@ -523,7 +535,7 @@ def test_agent_result_without_child_message_is_sourced_from_child_thread(schema1
         "recipient": "/root/child",
         "content": [{"type": "input_text", "text": "do the task"}],
     }
-    schema1.request(CHILD, "turn-child", "inf-child", [task])
+    schema1.inference("inf-child", "turn-child", thread_id=CHILD, request=[task])
     observe_result(schema1)
     state = replayed(schema1)
     edge = state["interaction_edges"]["edge:agent_result:child:turn-child:root"]

@@ -586,3 +586,18 @@ def test_discovery_follows_a_growing_root(tmp_path: Path) -> None:
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "manifest.json").write_text("nope")
     assert bundle_info(tmp_path / "broken").status == "broken"
+
+
+@pytest.mark.parametrize("payload", ["5.json", "9.json", "13.json"])
+def test_partial_state_has_nothing_of_the_faulty_event(tmp_path: Path, payload: str) -> None:
+    """A handler that fails half-way must not leave half an event behind."""
+    broken = tmp_path / "broken"
+    shutil.copytree(SAMPLES / "exec_basic", broken)
+    (broken / "payloads" / payload).unlink()
+    reducer = reduce_bundle(broken)
+    assert reducer.fault is not None and reducer.fault.line is not None
+    cut = tmp_path / "cut"
+    shutil.copytree(SAMPLES / "exec_basic", cut)
+    kept = (SAMPLES / "exec_basic" / "trace.jsonl").read_bytes().split(b"\n")[: reducer.fault.line - 1]
+    (cut / "trace.jsonl").write_bytes(b"".join(part + b"\n" for part in kept))
+    assert reduce_bundle(cut, max_events=len(kept)).to_json() == reducer.to_json()

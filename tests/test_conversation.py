@@ -83,10 +83,18 @@ def test_agent_messages_keep_routing_and_content(tmp_path: Path) -> None:
         "inf-1",
         "turn-1",
         [
-            {"type": "agent_message", "author": "/root/worker", "recipient": "/root",
-             "content": [{"type": "input_text", "text": "done"}]},
-            {"type": "agent_message", "author": "/root", "recipient": "/root/worker",
-             "content": [{"type": "encrypted_content", "encrypted_content": "encrypted-task"}]},
+            {
+                "type": "agent_message",
+                "author": "/root/worker",
+                "recipient": "/root",
+                "content": [{"type": "input_text", "text": "done"}],
+            },
+            {
+                "type": "agent_message",
+                "author": "/root",
+                "recipient": "/root/worker",
+                "content": [{"type": "encrypted_content", "encrypted_content": "encrypted-task"}],
+            },
         ],
     )
     reducer = bundle.reduce()
@@ -98,16 +106,29 @@ def test_agent_messages_keep_routing_and_content(tmp_path: Path) -> None:
     assert task["agent_message"] == {"author": "/root", "recipient": "/root/worker"}
     assert task["body"]["parts"] == [{"type": "encoded", "label": "encrypted_content", "value": "encrypted-task"}]
     assert list(done) == [
-        "item_id", "thread_id", "codex_turn_id", "first_seen_at_unix_ms", "role", "channel", "kind",
-        "agent_message", "body", "call_id", "produced_by",
+        "item_id",
+        "thread_id",
+        "codex_turn_id",
+        "first_seen_at_unix_ms",
+        "role",
+        "channel",
+        "kind",
+        "agent_message",
+        "body",
+        "call_id",
+        "produced_by",
     ]
 
 
 def test_later_full_request_reuses_response_tool_call_by_position(tmp_path: Path) -> None:
     bundle = started(tmp_path)
-    bundle.inference("inf-1", "turn-1", [message("user", "run tests")], [function_call("call-1", '{"cmd":"cargo test"}')])
+    bundle.inference(
+        "inf-1", "turn-1", [message("user", "run tests")], [function_call("call-1", '{"cmd":"cargo test"}')]
+    )
     bundle.turn("turn-2")
-    bundle.inference("inf-2", "turn-2", [message("user", "run tests"), function_call("call-1", '{"cmd": "cargo test"}')])
+    bundle.inference(
+        "inf-2", "turn-2", [message("user", "run tests"), function_call("call-1", '{"cmd": "cargo test"}')]
+    )
     reducer = bundle.reduce()
 
     first, second = call(reducer, "inf-1"), call(reducer, "inf-2")
@@ -120,23 +141,44 @@ def test_later_full_request_reuses_response_tool_call_by_position(tmp_path: Path
 
 def test_incremental_request_carries_prior_request_and_response_forward(tmp_path: Path) -> None:
     bundle = started(tmp_path)
-    usage = {"input_tokens": 10, "cached_input_tokens": 1, "cache_write_input_tokens": 3,
-             "output_tokens": 5, "reasoning_output_tokens": 2, "total_tokens": 15}
-    bundle.inference("inf-1", "turn-1", [message("user", "run tests")],
-                     [function_call("call-1", '{"cmd":"cargo test"}')], response_id="resp-1", token_usage=usage)
+    usage = {
+        "input_tokens": 10,
+        "cached_input_tokens": 1,
+        "cache_write_input_tokens": 3,
+        "output_tokens": 5,
+        "reasoning_output_tokens": 2,
+        "total_tokens": 15,
+    }
+    bundle.inference(
+        "inf-1",
+        "turn-1",
+        [message("user", "run tests")],
+        [function_call("call-1", '{"cmd":"cargo test"}')],
+        response_id="resp-1",
+        token_usage=usage,
+    )
     bundle.turn("turn-2")
-    bundle.inference("inf-2", "turn-2", {
-        "previous_response_id": "resp-1",
-        "input": [{"type": "function_call_output", "call_id": "call-1", "output": "tests passed"}],
-    })
+    bundle.inference(
+        "inf-2",
+        "turn-2",
+        {
+            "previous_response_id": "resp-1",
+            "input": [{"type": "function_call_output", "call_id": "call-1", "output": "tests passed"}],
+        },
+    )
     reducer = bundle.reduce()
 
     first, second = call(reducer, "inf-1"), call(reducer, "inf-2")
     thread_items = reducer.rollout["threads"][ROOT]["conversation_item_ids"]
     assert second["request_item_ids"] == first["request_item_ids"] + first["response_item_ids"] + [thread_items[2]]
     assert thread_items == second["request_item_ids"]
-    assert first["usage"] == {"input_tokens": 10, "cached_input_tokens": 1, "cache_write_input_tokens": 3,
-                              "output_tokens": 5, "reasoning_output_tokens": 2}
+    assert first["usage"] == {
+        "input_tokens": 10,
+        "cached_input_tokens": 1,
+        "cache_write_input_tokens": 3,
+        "output_tokens": 5,
+        "reasoning_output_tokens": 2,
+    }
 
 
 def test_unknown_previous_response_id_is_a_fault(tmp_path: Path) -> None:
@@ -153,10 +195,15 @@ def test_full_snapshot_may_reorder_items_and_insert_new_ones(tmp_path: Path) -> 
     bundle = started(tmp_path)
     bundle.inference("inf-1", "turn-1", [message("developer", "follow the rules"), message("user", "count files")])
     bundle.turn("turn-2")
-    bundle.inference("inf-2", "turn-2", [
-        message("user", "count files"), message("user", "summary of an earlier attempt"),
-        message("developer", "follow the rules"),
-    ])
+    bundle.inference(
+        "inf-2",
+        "turn-2",
+        [
+            message("user", "count files"),
+            message("user", "summary of an earlier attempt"),
+            message("developer", "follow the rules"),
+        ],
+    )
     reducer = bundle.reduce()
 
     first, second = call(reducer, "inf-1")["request_item_ids"], call(reducer, "inf-2")["request_item_ids"]
@@ -187,10 +234,19 @@ def reasoning(blob: str, text: str | None = None, summary: str | None = None) ->
 
 def test_reasoning_body_keeps_text_summary_and_blob(tmp_path: Path) -> None:
     bundle = started(tmp_path)
-    bundle.inference("inf-1", "turn-1", [message("user", "think")], [{
-        "type": "reasoning", "content": [{"type": "reasoning_text", "text": "raw"}],
-        "summary": [{"type": "summary_text", "text": "brief"}], "encrypted_content": "blob",
-    }])
+    bundle.inference(
+        "inf-1",
+        "turn-1",
+        [message("user", "think")],
+        [
+            {
+                "type": "reasoning",
+                "content": [{"type": "reasoning_text", "text": "raw"}],
+                "summary": [{"type": "summary_text", "text": "brief"}],
+                "encrypted_content": "blob",
+            }
+        ],
+    )
     reducer = bundle.reduce()
     item = items_of(reducer)[call(reducer, "inf-1")["response_item_ids"][0]]
     assert item["kind"] == "reasoning"
@@ -207,9 +263,16 @@ def test_encrypted_reasoning_is_reused_and_keeps_readable_text(tmp_path: Path) -
     fc = function_call("call-1", '{"cmd":"ls | wc -l"}')
     bundle.inference("inf-1", "turn-1", [user], [reasoning("blob", text="need count"), fc])
     bundle.turn("turn-2")
-    bundle.inference("inf-2", "turn-2", [
-        user, reasoning("blob"), fc, {"type": "function_call_output", "call_id": "call-1", "output": "31\n"},
-    ])
+    bundle.inference(
+        "inf-2",
+        "turn-2",
+        [
+            user,
+            reasoning("blob"),
+            fc,
+            {"type": "function_call_output", "call_id": "call-1", "output": "31\n"},
+        ],
+    )
     reducer = bundle.reduce()
 
     first, second = call(reducer, "inf-1"), call(reducer, "inf-2")
@@ -347,9 +410,19 @@ def test_missing_id_is_filled_in_from_a_later_sighting_in_field_order(tmp_path: 
 def test_first_acceptance_stamps_items_seen_before_or_after_it(tmp_path: Path) -> None:
     bundle = started(tmp_path)
     bundle.add({"type": "history_item_accepted", "item_id": "m-user"}, thread=ROOT, turn="turn-1")  # seq 3
-    bundle.inference("inf-1", "turn-1", [message("user", "hi", item_id="m-user")],
-                     [{"type": "message", "id": "m-out", "role": "assistant",
-                       "content": [{"type": "output_text", "text": "hello"}]}])
+    bundle.inference(
+        "inf-1",
+        "turn-1",
+        [message("user", "hi", item_id="m-user")],
+        [
+            {
+                "type": "message",
+                "id": "m-out",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": "hello"}],
+            }
+        ],
+    )
     late = bundle.add({"type": "history_item_accepted", "item_id": "m-out"}, thread=ROOT, turn="turn-1")
     bundle.add({"type": "history_item_accepted", "item_id": "m-out"}, thread=ROOT, turn="turn-1")  # duplicate
     bundle.add({"type": "history_item_accepted", "item_id": "never-seen"}, thread=ROOT, turn="turn-1")
@@ -383,17 +456,26 @@ def test_acceptance_without_a_thread_is_a_fault(tmp_path: Path) -> None:
 
 
 def agent_message(item_id: str, text: str, author: str = "/root", recipient: str = "/root/worker") -> dict[str, Any]:
-    return {"type": "agent_message", "id": item_id, "author": author, "recipient": recipient,
-            "content": [{"type": "input_text", "text": text}]}
+    return {
+        "type": "agent_message",
+        "id": item_id,
+        "author": author,
+        "recipient": recipient,
+        "content": [{"type": "input_text", "text": text}],
+    }
 
 
 def test_agent_message_receipt_creates_the_item_early_and_binds_its_first_sighting(tmp_path: Path) -> None:
     bundle = started(tmp_path)
     receipt = agent_message("amsg-1", "do the task")
     seq = bundle.add(
-        {"type": "history_item_accepted", "item_id": "amsg-1",
-         "agent_message_payload": Payload("protocol_event", receipt)},
-        thread=ROOT, turn="turn-1",
+        {
+            "type": "history_item_accepted",
+            "item_id": "amsg-1",
+            "agent_message_payload": Payload("protocol_event", receipt),
+        },
+        thread=ROOT,
+        turn="turn-1",
     )
     sighting = agent_message("amsg-1", "do the task (as sent)", recipient="/root/other")
     bundle.inference("inf-1", "turn-1", [message("user", "hi"), sighting])
@@ -409,7 +491,10 @@ def test_agent_message_receipt_creates_the_item_early_and_binds_its_first_sighti
     assert item["body"]["parts"] == [{"type": "text", "text": "do the task (as sent)"}]
     assert item["agent_message"] == {"author": "/root", "recipient": "/root/worker"}
     assert call(reducer, "inf-1")["request_item_ids"] == ["conversation_item:2", "conversation_item:1"]
-    assert reducer.rollout["threads"][ROOT]["conversation_item_ids"][:2] == ["conversation_item:1", "conversation_item:2"]
+    assert reducer.rollout["threads"][ROOT]["conversation_item_ids"][:2] == [
+        "conversation_item:1",
+        "conversation_item:2",
+    ]
     # After the binding, ordinary matching applies again: changed content is a new item.
     assert call(reducer, "inf-2")["request_item_ids"] == ["conversation_item:2", "conversation_item:3"]
 
@@ -418,9 +503,13 @@ def test_receipt_after_the_sighting_only_stamps(tmp_path: Path) -> None:
     bundle = started(tmp_path)
     bundle.inference("inf-1", "turn-1", [agent_message("amsg-1", "task")])
     bundle.add(
-        {"type": "history_item_accepted", "item_id": "amsg-1",
-         "agent_message_payload": Payload("protocol_event", agent_message("amsg-1", "task"))},
-        thread=ROOT, turn="turn-1",
+        {
+            "type": "history_item_accepted",
+            "item_id": "amsg-1",
+            "agent_message_payload": Payload("protocol_event", agent_message("amsg-1", "task")),
+        },
+        thread=ROOT,
+        turn="turn-1",
     )
     reducer = bundle.reduce()
     assert list(items_of(reducer)) == ["conversation_item:1"]
@@ -438,9 +527,13 @@ def test_receipt_after_the_sighting_only_stamps(tmp_path: Path) -> None:
 def test_mismatched_receipts_are_faults(tmp_path: Path, receipt: dict[str, Any], message_text: str) -> None:
     bundle = started(tmp_path)
     bundle.add(
-        {"type": "history_item_accepted", "item_id": "amsg-1",
-         "agent_message_payload": Payload("protocol_event", receipt)},
-        thread=ROOT, turn="turn-1",
+        {
+            "type": "history_item_accepted",
+            "item_id": "amsg-1",
+            "agent_message_payload": Payload("protocol_event", receipt),
+        },
+        thread=ROOT,
+        turn="turn-1",
     )
     reducer = bundle.reduce()
     assert reducer.fault is not None
@@ -454,8 +547,10 @@ def test_mismatched_receipts_are_faults(tmp_path: Path, receipt: dict[str, Any],
     ("arguments", "summary"),
     [
         ('{"b": 1, "a": 2.50, "b": 3}', '{"b":3,"a":2.50}'),
-        ("[1E3, 1.0e3, 1e-3, 1e+3, -0, -0.0, 12345678901234567890]",
-         "[1e+3,1.0e+3,1e-3,1e+3,0,-0.0,12345678901234567890]"),
+        (
+            "[1E3, 1.0e3, 1e-3, 1e+3, -0, -0.0, 12345678901234567890]",
+            "[1e+3,1.0e+3,1e-3,1e+3,0,-0.0,12345678901234567890]",
+        ),
         (r'{"s": "\u00e9\n\t\/\u0001"}', '{"s":"é\\n\\t/\\u0001"}'),
         (r'"\ud83d\ude00"', '"😀"'),
         (" {} ", "{}"),
@@ -483,10 +578,14 @@ def test_json_summary_is_cut_at_240_bytes_on_a_character_boundary() -> None:
 
 def test_non_json_arguments_stay_text_and_float_values_keep_their_literal(tmp_path: Path) -> None:
     bundle = started(tmp_path)
-    bundle.inference("inf-1", "turn-1", [
-        function_call("call-1", "ls -la"),
-        {"type": "web_search_call", "id": "ws1", "call_id": "ws-call", "action": {"score": 2.50, "n": 1E3}},
-    ])
+    bundle.inference(
+        "inf-1",
+        "turn-1",
+        [
+            function_call("call-1", "ls -la"),
+            {"type": "web_search_call", "id": "ws1", "call_id": "ws-call", "action": {"score": 2.50, "n": 1e3}},
+        ],
+    )
     request_file = tmp_path / "payloads" / "1.json"
     request_file.write_text(request_file.read_text().replace("1000.0", "1.0E3").replace("2.5", "2.50"))
     reducer = bundle.reduce()

@@ -9,14 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from bundle_builder import message
 from tool_fixtures import (
+    TURN,
     ToolTrace,
     direct_response,
     exec_begin,
     exec_end,
     function_call,
     function_output,
-    user_message,
     write_stdin_invocation,
 )
 
@@ -32,13 +33,17 @@ def start_exec(trace: ToolTrace, tool_call_id: str, process_id: str | None, comm
 def test_exec_command_becomes_terminal_operation_and_session(tmp_path: Path) -> None:
     trace = ToolTrace(tmp_path)
     call = function_call("call-1", "exec_command", {"cmd": "cargo test"})
-    trace.inference("inference-1", [user_message("run tests")], [call])
-    invocation = {"tool_name": "exec_command", "tool_namespace": None, "payload": {"type": "function", "arguments": "{}"}}
+    trace.inference("inference-1", TURN, [message("user", "run tests")], [call])
+    invocation = {
+        "tool_name": "exec_command",
+        "tool_namespace": None,
+        "payload": {"type": "function", "arguments": "{}"},
+    }
     trace.tool_started("tool-1", EXEC, model_visible_call_id="call-1", invocation=invocation)
     begin = trace.runtime_started("tool-1", exec_begin("tool-1", ["cargo", "test"]), EXEC)
     end = trace.runtime_ended("tool-1", exec_end("tool-1", "ok\n", process_id="pty-1"))
     trace.tool_ended("tool-1", direct_response("call-1", "ok\n"))
-    trace.inference("inference-2", [user_message("run tests"), call, function_output("call-1", "ok\n")])
+    trace.inference("inference-2", TURN, [message("user", "run tests"), call, function_output("call-1", "ok\n")])
 
     reducer = trace.reduce()
     assert reducer.fault is None
@@ -113,7 +118,9 @@ def test_write_stdin_joins_the_session_of_its_process(tmp_path: Path) -> None:
     trace = ToolTrace(tmp_path)
     start_exec(trace, "tool-exec", "123")
     arguments = {"session_id": 123, "chars": "echo hi\n", "yield_time_ms": 250, "max_output_tokens": 2000}
-    start = trace.tool_started("tool-stdin", WRITE, model_visible_call_id="call-stdin", invocation=write_stdin_invocation(arguments))
+    start = trace.tool_started(
+        "tool-stdin", WRITE, model_visible_call_id="call-stdin", invocation=write_stdin_invocation(arguments)
+    )
     end = trace.tool_ended("tool-stdin", direct_response("call-stdin", "hi\n"))
 
     reducer = trace.reduce()
@@ -250,7 +257,9 @@ def test_stdin_target_resolution_moves_the_write_to_the_exec_session(tmp_path: P
     reducer = trace.reduce()
     assert reducer.fault is None
     state = reducer.to_json()
-    assert state["terminal_operations"]["terminal_operation:2"]["terminal_id"] == "terminal_session:terminal_operation:1"
+    assert (
+        state["terminal_operations"]["terminal_operation:2"]["terminal_id"] == "terminal_session:terminal_operation:1"
+    )
     # The guessed session is left without operations and disappears.
     assert list(state["terminal_sessions"]) == ["terminal_session:terminal_operation:1"]
     assert state["terminal_sessions"]["terminal_session:terminal_operation:1"]["operation_ids"] == [
@@ -305,13 +314,22 @@ def test_code_mode_write_stdin_result_projects_structured_exec_fields(tmp_path: 
         requester={"type": "code_cell", "runtime_cell_id": "cell-1"},
         code_mode_runtime_tool_id="runtime-tool-1",
     )
-    value = {"chunk_id": "abc123", "wall_time_seconds": 1.25, "exit_code": 0, "original_token_count": 3, "output": "done\n"}
+    value = {
+        "chunk_id": "abc123",
+        "wall_time_seconds": 1.25,
+        "exit_code": 0,
+        "original_token_count": 3,
+        "output": "done\n",
+    }
     trace.tool_ended("tool-stdin", {"type": "code_mode_response", "value": value})
 
     reducer = trace.reduce()
     assert reducer.fault is None
     state = reducer.to_json()
-    assert state["tool_calls"]["tool-stdin"]["requester"] == {"type": "code_cell", "code_cell_id": "code_cell:call-code"}
+    assert state["tool_calls"]["tool-stdin"]["requester"] == {
+        "type": "code_cell",
+        "code_cell_id": "code_cell:call-code",
+    }
     assert state["terminal_operations"]["terminal_operation:1"]["result"] == {
         "exit_code": 0,
         "stdout": "done\n",

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tool_fixtures import THREAD, TURN, ToolTrace, direct_response, function_call, function_output, user_message
+from bundle_builder import message
+from tool_fixtures import THREAD, TURN, ToolTrace, direct_response, function_call, function_output
 
 from trace_viewer.reducer.replay import reduce_bundle
 
@@ -32,10 +33,10 @@ def mcp_end(call_id: str) -> dict[str, Any]:
 def test_tool_start_links_call_item_output_item_and_response(tmp_path: Path) -> None:
     trace = ToolTrace(tmp_path)
     call = function_call("call-1", "lookup", {"q": 1})
-    trace.inference("inference-1", [user_message("look it up")], [call])
+    trace.inference("inference-1", TURN, [message("user", "look it up")], [call])
     trace.tool_started("tool-1", {"type": "other", "name": "lookup"}, model_visible_call_id="call-1")
     end = trace.tool_ended("tool-1", direct_response("call-1", "found"))
-    trace.inference("inference-2", [user_message("look it up"), call, function_output("call-1", "found")])
+    trace.inference("inference-2", TURN, [message("user", "look it up"), call, function_output("call-1", "found")])
 
     reducer = trace.reduce()
     assert reducer.fault is None
@@ -59,7 +60,7 @@ def test_items_seen_before_the_tool_starts_are_linked_at_start(tmp_path: Path) -
     trace = ToolTrace(tmp_path)
     call = function_call("call-1", "lookup", {})
     # A replayed history shows the call and its output before the tool is (re)started.
-    trace.inference("inference-1", [user_message("hi"), call, function_output("call-1", "old")])
+    trace.inference("inference-1", TURN, [message("user", "hi"), call, function_output("call-1", "old")])
     trace.tool_started("tool-1", {"type": "other", "name": "lookup"}, model_visible_call_id="call-1")
 
     state = trace.reduce().to_json()

@@ -178,7 +178,10 @@ def print_summary(bundle: Path, replay: Replay, file: Any = None) -> None:
     from trace_viewer.summary import summarize
 
     info = summarize(replay)
-    console = Console(file=file or sys.stdout, highlight=False, emoji=False)
+    stream = file or sys.stdout
+    # Piped output has no terminal width; give tables room instead of Rich's 80-column default.
+    width = None if stream.isatty() else 160
+    console = Console(file=stream, highlight=False, emoji=False, width=width)
 
     overview = Table(title=Text(f"trace {one_line(bundle.name)}"), show_header=False, box=None, pad_edge=False)
     overview.add_column(style="bold")

@@ -89,6 +89,7 @@ class PayloadStore:
         self._cache: OrderedDict[str, tuple[Any, int]] = OrderedDict()
         self._cached_bytes = 0
         self._lock = threading.Lock()
+        self._real_dirs: dict[tuple[str, ...], Path] = {}
         # Paths whose whole content parsed as JSON once; the end-of-log check skips them.
         self.validated: set[str] = set()
 
@@ -99,9 +100,19 @@ class PayloadStore:
         parts = safe_relative_parts(path)
         if parts is None:
             raise PayloadRefused(payload_id, path, f"refused payload path that leaves the bundle: {path}")
-        target = Path(os.path.realpath(self.root.joinpath(*parts)))
-        if target != self.root and not target.is_relative_to(self.root):
-            raise PayloadRefused(payload_id, path, f"refused payload path that leaves the bundle via a link: {path}")
+        # Directories are resolved once (payloads normally share `payloads/`); the file itself
+        # is checked every time, and opened with O_NOFOLLOW so it cannot turn into a link later.
+        directory = self._real_dirs.get(tuple(parts[:-1]))
+        if directory is None:
+            directory = Path(os.path.realpath(self.root.joinpath(*parts[:-1])))
+            if directory != self.root and not directory.is_relative_to(self.root):
+                raise PayloadRefused(payload_id, path, f"refused payload path that leaves the bundle via a link: {path}")
+            self._real_dirs[tuple(parts[:-1])] = directory
+        target = directory / parts[-1]
+        if os.path.islink(target):
+            target = Path(os.path.realpath(target))
+            if not target.is_relative_to(self.root):
+                raise PayloadRefused(payload_id, path, f"refused payload path that leaves the bundle via a link: {path}")
         return target
 
     def size(self, ref: dict[str, Any]) -> int:

@@ -26,7 +26,7 @@ import re
 from typing import Any, TypedDict
 
 from trace_viewer.reducer.core import ReducerBase
-from trace_viewer.reducer.errors import Fault, ReduceError
+from trace_viewer.reducer.errors import ReduceError
 from trace_viewer.reducer.threads import spawn_edge_id
 
 __all__ = ["AgentReducer", "PendingAgentInteractionEdge", "spawn_edge_id", "tool_edge_id"]
@@ -81,10 +81,7 @@ class AgentReducer(ReducerBase):
     def finish(self) -> None:
         super().finish()
         # Only once the whole log is read do we know which spawns never met their task item.
-        try:
-            self.resolve_pending_spawn_edge_fallbacks()
-        except ReduceError as error:
-            self.record_fault(Fault(str(error)))
+        self.resolve_pending_spawn_edge_fallbacks()
 
     # ----- runtime observations (called by tools.py) --------------------------
     def start_agent_interaction_from_runtime(self, tool_call_id: str, runtime_payload: dict[str, Any]) -> None:
@@ -105,6 +102,9 @@ class AgentReducer(ReducerBase):
     ) -> None:
         """A runtime end: v2 activity events or the v1 collab end events, by tool kind."""
         kind = self.rollout["tool_calls"][tool_call_id]["kind"]
+        if kind["type"] == "mcp" and self.schema_version >= 2:
+            # Schema 2 keeps MCP runtime ends out of agent reduction entirely (checked against 0.169).
+            return
         value = self.read_payload(runtime_payload)
         if isinstance(value, dict) and "agent_thread_id" in value:
             activity = _parse_struct(value, "SubAgentActivityEvent", _ACTIVITY)
@@ -201,12 +201,14 @@ class AgentReducer(ReducerBase):
         if not isinstance(arguments, str):
             raise ReduceError(f"agent activity tool call {tool_call_id} missing function arguments")
         try:
-            args = json.loads(arguments, parse_constant=_reject_constant)
+            args = _loads_struct(arguments, frozenset({"message"}))
         except (ValueError, RecursionError) as error:
             raise ReduceError(f"parse agent activity tool call {tool_call_id} arguments") from error
-        if not isinstance(args, dict) or not isinstance(args.get("message"), str):
+        # serde also accepts a struct written as a sequence of its fields: here, `["text"]`.
+        message = args.get("message") if isinstance(args, dict) else args[0] if _is_single(args) else None
+        if not isinstance(message, str):
             raise ReduceError(f"parse agent activity tool call {tool_call_id} arguments")
-        return args["message"]
+        return message
 
     def attach_agent_interaction_tool_result(self, tool_call_id: str, result_payload: dict[str, Any] | None) -> None:
         """Keep the tool's result payload as evidence on its edge, reduced or still pending."""
@@ -541,11 +543,25 @@ def _is_encrypted_part(part: dict[str, Any]) -> bool:
     return part["type"] == "encoded" and part["label"] == "encrypted_content"
 
 
+_COMMUNICATION_FIELDS = frozenset(
+    {
+        "id",
+        "author",
+        "recipient",
+        "other_recipients",
+        "content",
+        "encrypted_content",
+        "internal_chat_message_metadata_passthrough",
+        "trigger_turn",
+    }
+)
+
+
 def _parse_inter_agent_communication(text: str) -> tuple[str, str, str] | None:
     if not text.lstrip(" \t\n\r").startswith("{"):
         return None  # cheap exit: most assistant text is not JSON at all
     try:
-        value = json.loads(text, object_pairs_hook=_pairs_rejecting_duplicates, parse_constant=_reject_constant)
+        value = _loads_struct(text, _COMMUNICATION_FIELDS)
     except (ValueError, RecursionError):
         return None
     author, recipient = value.get("author"), value.get("recipient")
@@ -587,14 +603,30 @@ def _agent_path_problem(path: str) -> str | None:
     return None
 
 
-def _pairs_rejecting_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """Duplicate keys make the official (serde) parse fail; mirror that instead of keeping the last."""
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate field `{key}`")
-        out[key] = value
+def _is_single(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 1
+
+
+class _JsonObject(dict[str, Any]):
+    """A parsed JSON object that remembers which keys appeared more than once."""
+
+    repeated: frozenset[str] = frozenset()
+
+
+def _object_with_repeats(pairs: list[tuple[str, Any]]) -> _JsonObject:
+    out = _JsonObject(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        out.repeated = frozenset(key for key, _ in pairs if key in seen or seen.add(key))
     return out
+
+
+def _loads_struct(text: str, fields: frozenset[str]) -> Any:
+    """Parse JSON as serde would for a struct: a repeated known field is an error, NaN is not JSON."""
+    value = json.loads(text, object_pairs_hook=_object_with_repeats, parse_constant=_reject_constant)
+    if isinstance(value, _JsonObject) and value.repeated & fields:
+        raise ValueError(f"duplicate field `{min(value.repeated & fields)}`")
+    return value
 
 
 def _reject_constant(name: str) -> Any:

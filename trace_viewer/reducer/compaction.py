@@ -99,9 +99,7 @@ class CompactionReducer(ReducerBase):
         """Close one attempt; it does not touch the conversation (installation does)."""
         request = self.rollout["compaction_requests"].get(compaction_request_id)
         if request is None:
-            raise ReduceError(
-                f"compaction request completion referenced unknown request {compaction_request_id}"
-            )
+            raise ReduceError(f"compaction request completion referenced unknown request {compaction_request_id}")
         if request["compaction_id"] != compaction_id:
             raise ReduceError(
                 f"compaction request {compaction_request_id} completion used compaction {compaction_id}, "

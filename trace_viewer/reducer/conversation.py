@@ -61,8 +61,8 @@ class ConversationReducer(ReducerBase):
         self.pending_compaction_replacement_item_ids: dict[str, list[str]] = {}
         # Content key of every stored item (kept in step with body changes).
         self._item_keys: dict[str, tuple[Any, ...]] = {}
-        # (thread, call_id, kind) -> content keys seen, for the call-id reuse check.
-        self._call_id_keys: dict[tuple[str, str, str], set[tuple[Any, ...]]] = {}
+        # (thread, call_id, kind) -> {item id: content key}, for the call-id reuse check.
+        self._call_id_keys: dict[tuple[str, str, str], dict[str, tuple[Any, ...]]] = {}
         # Membership mirror of each thread's conversation_item_ids.
         self._thread_item_sets: dict[str, set[str]] = {}
         # Schema 2: (thread, responses id) -> items carrying it, first acceptance (wall, seq),
@@ -95,9 +95,9 @@ class ConversationReducer(ReducerBase):
         """Reconcile a request's input snapshot; returns the request item ids (the model's full context)."""
         payload_id = request_payload["raw_payload_id"]
         payload = self.read_payload(request_payload)
-        request_input = payload.get("input") if isinstance(payload, dict) else None
-        if request_input is None:
+        if not isinstance(payload, dict) or "input" not in payload:
             raise ReduceError(f"inference request payload {payload_id} did not contain input")
+        request_input = payload["input"]
         if not isinstance(request_input, list):
             raise ReduceError(f"inference request payload {payload_id} had non-array input")
         items = self._load_items(request_payload, "input", request_input)
@@ -106,7 +106,7 @@ class ConversationReducer(ReducerBase):
         if isinstance(previous_response_id, str):
             # An incremental request only carries the delta: the context is the earlier
             # call's request + response, extended by the new items.
-            base = self.inference_for_response_id(thread_id, previous_response_id)
+            base = self.inference_call_for_response_id(thread_id, previous_response_id)
             if base is None:
                 raise ReduceError(
                     f"incremental inference request {inference_call_id} referenced unknown "
@@ -317,8 +317,8 @@ class ConversationReducer(ReducerBase):
         """A model-visible call id names one call: the same id with other content is a broken trace."""
         if normalized.call_id is None:
             return
-        keys = self._call_id_keys.get((thread_id, normalized.call_id, normalized.kind))
-        if keys and (len(keys) > 1 or normalized.key not in keys):
+        keys = self._call_id_keys.get((thread_id, normalized.call_id, normalized.kind), {})
+        if any(key != normalized.key for key in keys.values()):
             raise ReduceError(f"model-visible call id {normalized.call_id} was reused with different content")
 
     # ----- items ------------------------------------------------------------------------
@@ -359,7 +359,7 @@ class ConversationReducer(ReducerBase):
         self.rollout["conversation_items"][item_id] = record
         self._item_keys[item_id] = item.key
         if item.call_id is not None:
-            self._call_id_keys.setdefault((thread_id, item.call_id, item.kind), set()).add(item.key)
+            self._call_id_keys.setdefault((thread_id, item.call_id, item.kind), {})[item_id] = item.key
         self.note_created(item_id)
         return item_id
 
@@ -387,11 +387,7 @@ class ConversationReducer(ReducerBase):
                 body["parts"] = merged
                 self._rekey(item)
                 changed = True
-        if (
-            self.schema_version >= 2
-            and normalized.responses_item_id is not None
-            and "responses_item_id" not in item
-        ):
+        if self.schema_version >= 2 and normalized.responses_item_id is not None and "responses_item_id" not in item:
             self._set_responses_id(item, normalized.responses_item_id)
             changed = True
         for producer in produced_by:
@@ -405,7 +401,7 @@ class ConversationReducer(ReducerBase):
         key = item_content_key(item)
         self._item_keys[item["item_id"]] = key
         if item["call_id"] is not None:
-            self._call_id_keys.setdefault((item["thread_id"], item["call_id"], item["kind"]), set()).add(key)
+            self._call_id_keys.setdefault((item["thread_id"], item["call_id"], item["kind"]), {})[item["item_id"]] = key
 
     def _set_responses_id(self, item: dict[str, Any], responses_id: str) -> None:
         """A later sighting supplied the Responses id: record it, and its acceptance if known."""
@@ -483,22 +479,11 @@ class ConversationReducer(ReducerBase):
             return None
         return self._receipt_items.pop((thread_id, item.responses_item_id), None)
 
-    # ----- lookups ------------------------------------------------------------------------------
-
-    def inference_for_response_id(self, thread_id: str, response_id: str) -> dict[str, Any] | None:
-        """The first call (in id order) of the thread whose response had this id."""
-        found: dict[str, Any] | None = None
-        for call_id, call in self.rollout["inference_calls"].items():
-            if call["thread_id"] == thread_id and call["response_id"] == response_id:
-                if found is None or call_id < found["inference_call_id"]:
-                    found = call
-        return found
-
 
 class _SnapshotSearch:
     """Lazily built index of a previous snapshot: content key -> positions, in snapshot order."""
 
-    __slots__ = ("owner", "snapshot", "buckets", "used")
+    __slots__ = ("buckets", "owner", "snapshot", "used")
 
     def __init__(self, owner: ConversationReducer, snapshot: list[str]) -> None:
         self.owner = owner

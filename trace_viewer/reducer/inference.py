@@ -29,6 +29,8 @@ class InferenceReducer(ReducerBase):
         super().init_concerns()
         # Turn id -> its inference call ids, so turn-end cleanup does not scan every call.
         self._inference_ids_by_turn: dict[str, list[str]] = {}
+        # (thread, response id) -> calls whose completion carried it, for incremental requests.
+        self._inference_ids_by_response: dict[tuple[str, str], set[str]] = {}
 
     def on_inference_started(self, event: dict[str, Any]) -> None:
         payload = event["payload"]
@@ -52,9 +54,7 @@ class InferenceReducer(ReducerBase):
             raise ReduceError(f"duplicate inference start for {inference_call_id}")
         turn = self.rollout["codex_turns"].get(codex_turn_id)
         if turn is None:
-            raise ReduceError(
-                f"inference start {inference_call_id} referenced unknown codex turn {codex_turn_id}"
-            )
+            raise ReduceError(f"inference start {inference_call_id} referenced unknown codex turn {codex_turn_id}")
         if turn["thread_id"] != thread_id:
             raise ReduceError(
                 f"inference start {inference_call_id} used thread {thread_id}, "
@@ -121,7 +121,7 @@ class InferenceReducer(ReducerBase):
         response_item_ids = None
         if response_payload is not None:
             response_item_ids = self.reduce_inference_response(wall_time_unix_ms, inference_call_id, response_payload)
-        inference["response_id"] = response_id
+        self._index_response_id(inference, response_id)
         execution = inference["execution"]
         # Turn-end cleanup may have closed the call already: keep that status, but
         # still take the late evidence (request id, partial output) the mapper recorded.
@@ -136,3 +136,20 @@ class InferenceReducer(ReducerBase):
         if response_item_ids is not None:
             inference["response_item_ids"] = response_item_ids
         self.note_updated(inference_call_id)
+
+    def _index_response_id(self, inference: dict[str, Any], response_id: str | None) -> None:
+        # A later failed/cancelled event resets the id to None, exactly like the official reducer.
+        old = inference["response_id"]
+        if old is not None:
+            self._inference_ids_by_response[(inference["thread_id"], old)].discard(inference["inference_call_id"])
+        inference["response_id"] = response_id
+        if response_id is not None:
+            key = (inference["thread_id"], response_id)
+            self._inference_ids_by_response.setdefault(key, set()).add(inference["inference_call_id"])
+
+    def inference_call_for_response_id(self, thread_id: str, response_id: str) -> dict[str, Any] | None:
+        """The call a ``previous_response_id`` refers to: first in id order, like a BTreeMap scan."""
+        ids = self._inference_ids_by_response.get((thread_id, response_id))
+        if not ids:
+            return None
+        return self.rollout["inference_calls"][min(ids)]

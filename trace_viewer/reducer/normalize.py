@@ -16,10 +16,11 @@ here.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from json.encoder import encode_basestring
-from typing import Any, Callable
+from typing import Any
 
 from trace_viewer.reducer.errors import ReduceError
 
@@ -87,7 +88,10 @@ def content_key(
                 body = ("encoded", part["label"], part["value"])
                 break
     if body is None:
-        body = ("body", *[("json", part["summary"]) if part["type"] == "json" else tuple(part.values()) for part in parts])
+        body = (
+            "body",
+            *[("json", part["summary"]) if part["type"] == "json" else tuple(part.values()) for part in parts],
+        )
     agent = (agent_message["author"], agent_message["recipient"]) if agent_message is not None else None
     return (role, channel, kind, agent, body, call_id)
 
@@ -279,13 +283,19 @@ def content_parts(content: Any, raw_payload_id: str) -> list[dict[str, Any]]:
     return parts
 
 
+def _element(raw_items: Callable[[], list[Any]], index: int) -> RawValue:
+    return lambda: raw_items()[index]
+
+
 def _sub(raw: RawValue | None, key: str) -> RawValue | None:
     if raw is None:
         return None
     return lambda: raw()[key]
 
 
-def raw_text_or_json_body(item: dict[str, Any], key: str, raw_payload_id: str, raw: RawValue | None):
+def raw_text_or_json_body(
+    item: dict[str, Any], key: str, raw_payload_id: str, raw: RawValue | None
+) -> list[dict[str, Any]]:
     """Function-call arguments: a JSON string becomes a json part, other text stays text."""
     if key not in item:
         return [payload_ref_part("payload", raw_payload_id)]
@@ -337,9 +347,7 @@ def normalize_model_items(
     for index, item in enumerate(items):
         if isinstance(item, dict) and item.get("type") == "additional_tools":
             continue
-        raw: RawValue | None = None
-        if raw_items is not None:
-            raw = (lambda i: lambda: raw_items()[i])(index)
+        raw = _element(raw_items, index) if raw_items is not None else None
         normalized.append(normalize_model_item(item, raw_payload_id, raw))
     return normalized
 
@@ -377,9 +385,7 @@ def normalize_model_item(item: Any, raw_payload_id: str, raw: RawValue | None = 
     elif item_type in _COMPACTION_TYPES:
         blob = item.get("encrypted_content")
         if not isinstance(blob, str):
-            raise ReduceError(
-                f"compaction item in payload {raw_payload_id} did not contain string encrypted_content"
-            )
+            raise ReduceError(f"compaction item in payload {raw_payload_id} did not contain string encrypted_content")
         # The remote summary re-enters later prompts; its encoded blob is its identity.
         normalized = NormalizedItem("assistant", "summary", "message", None, [encoded_part(blob)], None)
     else:
@@ -484,7 +490,9 @@ def _first_encoded(parts: list[dict[str, Any]]) -> tuple[str, str] | None:
     return None
 
 
-def merge_reasoning_parts(existing: list[dict[str, Any]], incoming: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+def merge_reasoning_parts(
+    existing: list[dict[str, Any]], incoming: list[dict[str, Any]]
+) -> list[dict[str, Any]] | None:
     """Readable evidence from a later sighting of the same encrypted reasoning, or None if nothing changes.
 
     A readable kind (text or summary) already present is kept: a conflicting

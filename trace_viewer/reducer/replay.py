@@ -16,7 +16,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from trace_viewer.bundle import Bundle, EventLogError, LogEntry, NoPayloads, PayloadRefused
+from trace_viewer.bundle import Bundle, EventLog, EventLogError, LogEntry, NoPayloads, PayloadRefused
 from trace_viewer.errors import BundleError, PayloadError
 from trace_viewer.reducer import Change, Fault, Reducer, ReduceError
 from trace_viewer.reducer.events import payload_refs
@@ -144,17 +144,52 @@ class Replay:
             message = "trace event after recording completed" if reducer.recording_completed else entry.error
             reducer.record_fault(Fault(message or "unreadable line", line=entry.line))
             return None
+        refs = _event_refs(entry.event)
+        raw_payloads = reducer.rollout["raw_payloads"]
+        new_ids = [ref["raw_payload_id"] for ref in refs if ref["raw_payload_id"] not in raw_payloads]
         try:
             change = reducer.apply(entry.event, line=entry.line)
-        except ReduceError:
-            return None
         except Exception as error:  # noqa: BLE001 - a bug of ours must not take the viewer down
-            self._internal(error, line=entry.line, seq=entry.event.get("seq"))
+            if not isinstance(error, ReduceError):
+                self._internal(error, line=entry.line, seq=entry.event.get("seq"))
+            # The faulty event is not part of the state: forget the payloads it registered,
+            # and undo whatever its handler changed before it gave up.
+            for payload_id in new_ids:
+                raw_payloads.pop(payload_id, None)
+            self._rebuild_without_faulty_event()
             return None
         seq = entry.event["seq"]
-        for ref in _event_refs(entry.event):
+        for ref in refs:
             self._payload_sites.setdefault(ref["raw_payload_id"], (entry.line, seq))
         return change
+
+    def _rebuild_without_faulty_event(self) -> None:
+        """Replace the reducer by one that applied exactly the events before the fault.
+
+        Handlers are not transactional: one can update an object and only then hit
+        the missing payload or inconsistency that stops replay. A fault happens at
+        most once per replay, so re-reading the good prefix is the simple way to
+        guarantee "everything before the fault, nothing of it".
+        """
+        assert self.bundle is not None
+        faulty = self.reducer
+        fault = faulty.fault
+        wanted = faulty.events_applied
+        try:
+            fresh = type(faulty)(self.bundle.manifest, self.bundle.payloads)
+            entries = EventLog(self.bundle.log.path).iter_new(final=True)
+            try:
+                while fresh.events_applied < wanted:
+                    entry = next(entries)
+                    fresh.apply(entry.event, line=entry.line)
+            finally:
+                entries.close()
+        except Exception:  # noqa: BLE001 - the log changed under us: keep what we have
+            return
+        if fault is not None:
+            fresh.record_fault(fault)
+        fresh.change = faulty.change
+        self.reducer = fresh
 
     def _internal(self, error: Exception, *, line: int | None = None, seq: Any = None) -> None:
         self.internal_error = error

@@ -378,6 +378,10 @@ class ToolReducer(ReducerBase):
             self.end_terminal_operation(
                 seq, wall_time_unix_ms, tool_call["thread_id"], operation_id, status, runtime_payload
             )
+        if self.schema_version >= 2 and tool_call["kind"]["type"] == "mcp":
+            # Schema 2 never opens an MCP end payload while replaying (a missing one is
+            # only reported by the end-of-log payload check); agent edges ignore MCP anyway.
+            return
         self.end_agent_interaction_from_runtime(wall_time_unix_ms, tool_call_id, runtime_payload)
 
     # ----- model-visible links -------------------------------------------------

@@ -75,9 +75,7 @@ COMPONENT_CLASSES = frozenset(f"tv--{name}" for name in PALETTE_NAMES)
 
 
 class Themed:
-    """Mixin: a ``Palette`` read from the stylesheet, refreshed when the theme changes."""
-
-    COMPONENT_CLASSES: ClassVar[set[str]] = set(COMPONENT_CLASSES)
+    """Mixin: a ``Palette`` read from the stylesheet (widgets list ``COMPONENT_CLASSES`` themselves)."""
     _palette: Palette | None = None
 
     def palette(self) -> Palette:
@@ -94,6 +92,8 @@ class Themed:
 
 class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings=False):
     """Blocks of text, virtualised. Subclasses say how a block renders and which are selectable."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = set(COMPONENT_CLASSES)
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "cursor(-1)", "Up", show=False),
@@ -118,6 +118,9 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
             self.owner = owner
             self.index = index
             self.block = block
+
+    # Columns left of the rendered text for per-row marks (cursor, current event, diff).
+    GUTTER = 0
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -172,7 +175,8 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
     def _layout(self) -> None:
         width = self._content_width()
         self._width = width
-        heights = [len(self._block_strips(block, width)) for block in self.blocks]
+        inner = max(1, width - self.GUTTER)
+        heights = [len(self._block_strips(block, inner)) for block in self.blocks]
         offsets = [0]
         total = 0
         for height in heights:
@@ -206,10 +210,11 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
         if index is None:
             return Strip.blank(width, base)
         block = self.blocks[index]
-        strips = self._block_strips(block, width)
+        inner = max(1, width - self.GUTTER)
+        strips = self._block_strips(block, inner)
         row = line - self._offsets[index]
-        strip = strips[row] if row < len(strips) else Strip.blank(width)
-        strip = self.decorate(block, index, strip, row, width)
+        strip = strips[row] if row < len(strips) else Strip.blank(inner)
+        strip = self.decorate(block, index, strip.extend_cell_length(inner), row, width)
         return strip.crop_extend(scroll_x, scroll_x + width, base).apply_style(base)
 
     # ----- navigation -------------------------------------------------------------
@@ -305,7 +310,6 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
     activate_on_first_click = False
 
 
-def gutter(strip: Strip, char: str, style: Style) -> Strip:
-    """Replace the first cell of a row with a coloured gutter mark."""
-    rest = strip.crop(1, strip.cell_length)
-    return Strip([Segment(char, style), *rest], strip.cell_length)
+def with_gutter(strip: Strip, mark: str, style: Style) -> Strip:
+    """Put a coloured mark (the gutter) left of a rendered row."""
+    return Strip([Segment(mark, style), *strip], strip.cell_length + len(mark))

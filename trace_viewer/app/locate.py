@@ -1,0 +1,71 @@
+"""What to open: a bundle, a picker over a folder of bundles, or a sensible default. No UI imports."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from trace_viewer.bundle.discovery import find_bundle_dirs, is_bundle, newest_bundle
+
+ROOT_ENV = "CODEX_ROLLOUT_TRACE_ROOT"
+# The sample opened when nothing else is available: it shows a compaction boundary at once.
+PREFERRED_SAMPLES = ("compaction_remote_midturn", "agents_minimal", "exec_basic")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    path: Path
+    picker: bool = False
+    error: str | None = None
+
+
+def sample_dirs() -> list[Path]:
+    """Where bundled samples live: next to the package (installed) or at the repository root."""
+    package = Path(__file__).resolve().parent.parent
+    return [package / "sample_traces", package.parent / "sample_traces"]
+
+
+def default_sample() -> Path | None:
+    for folder in sample_dirs():
+        if not folder.is_dir():
+            continue
+        for name in PREFERRED_SAMPLES:
+            if is_bundle(folder / name):
+                return folder / name
+        found = find_bundle_dirs(folder)
+        if found:
+            return found[0]
+    return None
+
+
+def _looks_like_bundle(path: Path) -> bool:
+    """A bundle whose manifest is missing still has its log or payloads; open it to show the fault."""
+    return is_bundle(path) or (path / "trace.jsonl").exists() or (path / "payloads").is_dir()
+
+
+def resolve_target(path: str | None) -> Target:
+    if path is None:
+        root = os.environ.get(ROOT_ENV)
+        if root and Path(root).is_dir():
+            newest = newest_bundle(root)
+            if newest is not None:
+                return Target(newest)
+        sample = default_sample()
+        if sample is not None:
+            return Target(sample)
+        return Target(Path("."), error=f"no PATH given, no bundle under ${ROOT_ENV}, and no sample_traces found")
+    target = Path(path)
+    if not target.exists():
+        return Target(target, error=f"{path}: no such file or directory")
+    if target.is_file() and target.name in ("manifest.json", "trace.jsonl"):
+        target = target.parent
+    if not target.is_dir():
+        return Target(target, error=f"{path}: not a bundle directory")
+    if is_bundle(target):
+        return Target(target)
+    if find_bundle_dirs(target):
+        return Target(target, picker=True)
+    if _looks_like_bundle(target):
+        return Target(target)
+    return Target(target, error=f"{path}: no trace bundle here (no manifest.json, no bundles below)")

@@ -1,0 +1,51 @@
+"""The Textual application: opens a bundle (or a picker over a folder of bundles)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import partial
+from pathlib import Path
+
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+
+from trace_viewer.app.commands import COMMANDS
+from trace_viewer.app.screens.picker import PickerScreen
+from trace_viewer.app.screens.viewer import ViewerScreen
+from trace_viewer.session import ReplaySession
+
+
+class TraceViewerApp(App[int]):
+    """``target`` is a bundle directory, or a folder holding bundles (then a picker opens first)."""
+
+    CSS_PATH = "viewer.tcss"
+    TITLE = "trace-viewer"
+
+    def __init__(self, target: Path, *, follow: bool = False, picker: bool = False) -> None:
+        super().__init__()
+        self.target = target
+        self.follow = follow
+        self.picker = picker
+
+    def on_mount(self) -> None:
+        if self.picker:
+            self.push_screen(PickerScreen(self.target))
+        else:
+            self.open_bundle(self.target)
+
+    def open_bundle(self, path: Path) -> None:
+        self.sub_title = str(path.name)
+        self.push_screen(ViewerScreen(ReplaySession(path, follow=self.follow), follow=self.follow))
+
+    def on_picker_screen_chosen(self, message: PickerScreen.Chosen) -> None:
+        self.open_bundle(message.path)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        if isinstance(screen, ViewerScreen):
+            for command in COMMANDS:
+                yield SystemCommand(
+                    command.title,
+                    f"{command.keys} — {command.help}",
+                    partial(self.run_action, command.action, screen),
+                )
+        yield from super().get_system_commands(screen)

@@ -1,0 +1,1 @@
+"""Screens of the viewer: the trace itself, the bundle picker, help and prompts."""

@@ -1,0 +1,188 @@
+"""The context pane: the selected thread's model-visible history at the current position."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any, ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.strip import Strip
+
+from trace_viewer.app.render import render_item, safe, safe_line
+from trace_viewer.app.views import Block, tool_title
+from trace_viewer.app.widgets.lines import BlockList, with_gutter
+from trace_viewer.session import ReplaySession
+
+_GROUP_NOUN = {"replaced": "replaced items", "dropped": "dropped items", "kept": "unchanged items"}
+
+
+class ContextPane(BlockList[Block]):
+    """Items rendered by kind, long ones folded; compaction boundaries as rules."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *BlockList.BINDINGS,
+        Binding("enter,space", "activate", "Fold/unfold", show=False),
+    ]
+
+    GUTTER = 2
+
+    class Toggled(Message):
+        """A group (replaced/dropped/kept items) was opened or closed: the screen rebuilds blocks."""
+
+        def __init__(self, key: str) -> None:
+            super().__init__()
+            self.key = key
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.session: ReplaySession | None = None
+        self.position = 0
+        self.provenance = False
+        self.expanded: set[str] = set()
+        self._tool_labels: dict[str, str] = {}
+        self._labels_revision = -1
+
+    # ----- model ------------------------------------------------------------------
+    def update_view(self, session: ReplaySession, position: int, blocks: list[Block], *, follow_end: bool) -> None:
+        """Show new blocks, keeping in view what the current event touched (or the end)."""
+        previous_key = self.blocks[self.cursor].key if self.cursor is not None and self.blocks else None
+        old_scroll = self.scroll_offset.y
+        self.session = session
+        self.position = position
+        if self._labels_revision != session.revision:
+            self._tool_labels = {}
+            rollout = session.rollout
+            for tool in rollout["tool_calls"].values():
+                call_id = tool.get("model_visible_call_id")
+                if call_id:
+                    self._tool_labels[call_id] = tool_title(rollout, tool)[0]
+            self._labels_revision = session.revision
+        self.set_blocks(blocks)
+        keys = [block.key for block in blocks]
+        self.cursor = keys.index(previous_key) if previous_key in keys else None
+        current = next((i for i, block in enumerate(blocks) if block.current), None)
+        if follow_end:
+            self.scroll_end(animate=False, immediate=True)
+        elif current is not None:
+            self.scroll_to_block(current, top=True)
+        else:
+            self.scroll_to(y=old_scroll, animate=False, immediate=True)
+        self.refresh()
+
+    def select_item(self, item_id: str) -> bool:
+        """Put the cursor on an item and scroll it to the top. False if it is not shown."""
+        for index, block in enumerate(self.blocks):
+            if block.kind == "item" and block.item_id == item_id:
+                self.move_cursor(index, scroll=False)
+                self.scroll_to_block(index, top=True)
+                return True
+        return False
+
+    def selected_block(self) -> Block | None:
+        if self.cursor is None or not (0 <= self.cursor < len(self.blocks)):
+            return None
+        return self.blocks[self.cursor]
+
+    def _item(self, block: Block) -> dict[str, Any] | None:
+        if self.session is None or block.item_id is None:
+            return None
+        item = self.session.item_at(block.item_id, self.position)
+        if item is None:
+            # Dropped/replaced items may have been created after... never; but be safe with the head state.
+            item = self.session.rollout["conversation_items"].get(block.item_id)
+        return item
+
+    # ----- rendering --------------------------------------------------------------
+    def block_key(self, block: Block) -> Hashable:
+        if block.kind == "item":
+            item = self._item(block)
+            return (
+                "item",
+                block.key,
+                block.mark,
+                block.index,
+                block.key in self.expanded,
+                self.provenance,
+                id(item),
+            )
+        return (block.kind, block.key, block.text, block.expanded, len(block.members))
+
+    def selectable(self, block: Block) -> bool:
+        return block.kind in ("item", "group")
+
+    def render_block(self, block: Block, width: int) -> Text:
+        palette = self.palette()
+        if block.kind == "item":
+            item = self._item(block)
+            if item is None:
+                return Text(f"{block.item_id}: not known at this position", style=palette["meta"])
+            first = self.session.first_seq(block.item_id) if self.session and block.item_id else None
+            return render_item(
+                item,
+                palette,
+                width=width,
+                expanded=block.key in self.expanded,
+                provenance=self.provenance,
+                mark=block.mark,
+                index=block.index,
+                first_seq=first,
+                tool_label=self._tool_labels.get(str(item.get("call_id"))),
+            )
+        if block.kind == "rule":
+            label = Text(no_wrap=True, overflow="ellipsis")
+            label.append("━━ ⇊ ", palette["rule"])
+            label.append(safe_line(block.text), palette["rule"])
+            label.append(" ", palette["rule"])
+            fill = max(0, width - label.cell_len)
+            label.append("━" * fill, palette["rule"])
+            return label
+        if block.kind == "group":
+            noun = _GROUP_NOUN.get(block.text, "items")
+            arrow = "▾" if block.expanded else "▸"
+            verb = "hide" if block.expanded else "show"
+            return Text(f"{arrow} {len(block.members)} {noun} · Enter to {verb}", style=palette["fold"])
+        if block.kind == "fault":
+            text = Text()
+            text.append("✗ replay stopped here: ", palette["fault"])
+            text.append(safe(block.text), palette["fault"])
+            text.append("\nEverything above is the state before the fault.", palette["meta"])
+            return text
+        return Text(safe(block.text), style=palette["meta"])
+
+    def decorate(self, block: Block, index: int, strip: Strip, line: int, width: int) -> Strip:
+        palette = self.palette()
+        mark, style = "  ", Style.null()
+        if block.current:
+            mark, style = "▌ ", palette["gutter-current"]
+        elif block.mark == "added":
+            mark, style = "▌ ", palette["gutter-added"]
+        elif block.mark in ("dropped", "replaced"):
+            mark, style = "┊ ", palette["gutter-dropped"]
+        elif block.mark == "summary":
+            mark, style = "▌ ", palette["gutter-summary"]
+        strip = with_gutter(strip, mark, style)
+        if block.mark in ("dropped", "replaced"):
+            strip = strip.apply_style(palette["dim"])
+        if index == self.cursor:
+            strip = strip.apply_style(palette["cursor"])
+        return strip
+
+    # ----- actions ----------------------------------------------------------------
+    def action_activate(self) -> None:
+        self.activate()
+
+    def on_block_list_activated(self, message: BlockList.Activated) -> None:
+        block = message.block
+        if not isinstance(block, Block):
+            return
+        message.stop()
+        if block.kind == "group":
+            self.post_message(self.Toggled(block.key))
+        elif block.kind == "item":
+            self.expanded ^= {block.key}
+            self._layout()
+            if self.cursor is not None:
+                self.scroll_to_block(self.cursor, top=True)
