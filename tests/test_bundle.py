@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from bundle_builder import BundleBuilder, Payload
+
 from trace_viewer.bundle import (
     Bundle,
     BundleError,

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from bundle_builder import BundleBuilder, Payload, message
+
 from trace_viewer import cli
 from trace_viewer.reducer.replay import reduce_bundle
 from trace_viewer.text import BIDI_CONTROLS, visible
@@ -28,7 +28,13 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("TRACE_VIEWER_DEBUG", None)
     return subprocess.run(
-        [sys.executable, "-m", "trace_viewer", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120
+        [sys.executable, "-m", "trace_viewer", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
     )
 
 
@@ -154,7 +160,11 @@ def test_subcommands_do_not_import_textual() -> None:
         "print('ok')\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}
+        [sys.executable, "-c", probe],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
 
@@ -167,7 +177,11 @@ def test_console_script_and_module_agree() -> None:
 
 # ----- context -----------------------------------------------------------------------------------
 
-HOSTILE = "red \x1b[31mALERT\x1b[0m \x1b]0;pwned\x07 back\x08\x08 cr\r bidi \u202eevil\u202c iso \u2066x\u2069 [bold]markup[/bold] \x9b"
+HOSTILE = (
+    "red \x1b[31mALERT\x1b[0m \x1b]0;pwned\x07 back\x08\x08 cr\r "
+    "bidi \u202eevil\u202c iso \u2066x\u2069 [bold]markup[/bold] \x9b"
+)
+ESCAPES = ("\\x1b[31mALERT", "\\x1b]0;pwned\\x07", "\\x08", "\\x0d", "\\u202eevil\\u202c", "\\u2066", "\\x9b")
 
 
 def hostile_bundle(directory: Path) -> tuple[Path, str]:
@@ -196,7 +210,7 @@ def test_context_escapes_control_and_bidi_characters(
         code, out, _ = call(capsys, "context", str(bundle), *args, "--format", fmt)
         assert code == 0
         assert not UNSAFE.search(out), repr(UNSAFE.search(out))
-        for escape in ("\\x1b[31mALERT", "\\x1b]0;pwned\\x07", "\\x08", "\\x0d", "\\u202eevil\\u202c", "\\u2066", "\\x9b"):
+        for escape in ESCAPES:
             assert escape in out, escape
         assert "[bold]markup[/bold]" in out  # markup is not interpreted, just shown
         assert "be careful" in out
@@ -215,7 +229,7 @@ def test_context_json_is_safe_and_keeps_the_exact_text(tmp_path: Path, capsys: p
 def test_context_seq_follows_the_live_history(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bundle, _ = hostile_bundle(tmp_path / "b")
     sizes = []
-    for seq in range(0, 7):
+    for seq in range(7):
         code, out, _ = call(capsys, "context", str(bundle), "--seq", str(seq), "--format", "json")
         assert code == 0
         sizes.append(len(json.loads(out)["items"]))
@@ -253,7 +267,7 @@ def test_markdown_fence_cannot_be_closed_by_the_body() -> None:
     item = {"item_id": "conversation_item:1", "role": "user", "kind": "message", "channel": None, "call_id": None,
             "body": {"parts": [{"type": "text", "text": "```\n# not a heading\n````"}]}}
     rendered = to_markdown([item])
-    fence = re.search(r"^(`{3,})text$", rendered, re.M)
+    fence = re.search(r"^(`{3,})text$", rendered, re.MULTILINE)
     assert fence is not None and len(fence.group(1)) == 5
 
 

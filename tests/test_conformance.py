@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 from contextlib import redirect_stderr, redirect_stdout
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,7 @@ def first_difference(got: Any, want: Any, path: str = "$") -> str | None:
     return None if got == want else f"{path}: got {str(got)[:200]!r}, want {str(want)[:200]!r}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def expected_state(case: Path) -> Any:
     return json.loads((case / "expected_state.json").read_text(encoding="utf-8"))
 
@@ -90,7 +90,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("TRACE_VIEWER_DEBUG", None)
     return subprocess.run(
-        [sys.executable, "-m", "trace_viewer", *args], capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, "-m", "trace_viewer", *args], check=False, capture_output=True, text=True, env=env, timeout=300
     )
 
 
@@ -126,7 +126,7 @@ def test_context_of_every_inference_is_its_request(case: Path) -> None:
 
     # And once through the command itself (json format), for the last call of the case.
     if want["inference_calls"]:
-        call_id = sorted(want["inference_calls"])[-1]
+        call_id = max(want["inference_calls"])
         out = io.StringIO()
         with redirect_stdout(out), redirect_stderr(io.StringIO()):
             code = cli.main(["context", str(case), "--inference", call_id, "--format", "json"])
@@ -191,7 +191,7 @@ SAMPLE_CASES = [case for case in CASES if case.parent.name == "sample_traces"]
 @pytest.mark.parametrize("case", SAMPLE_CASES, ids=case_id)
 def test_sample_matches_the_official_reducer_live(case: Path, tmp_path: Path) -> None:
     manifest = json.loads((case / "manifest.json").read_text())
-    version = subprocess.run(["codex", "--version"], capture_output=True, text=True).stdout
+    version = subprocess.run(["codex", "--version"], check=False, capture_output=True, text=True).stdout
     if manifest["schema_version"] == 1 and "0.164." not in version:
         pytest.skip(f"schema 1 needs Codex 0.164.0; installed: {version.strip()}")
     if manifest["schema_version"] == 2 and "0.164." in version:
@@ -204,7 +204,7 @@ def test_sample_matches_the_official_reducer_live(case: Path, tmp_path: Path) ->
     env = {**os.environ, "CODEX_HOME": str(home), "RUST_BACKTRACE": "0"}
     official = subprocess.run(
         ["codex", "debug", "trace-reduce", str(bundle), "-o", str(out)],
-        capture_output=True, text=True, env=env, timeout=120,
+        check=False, capture_output=True, text=True, env=env, timeout=120,
     )
     ours = reduce_bundle(bundle)
     if official.returncode != 0:
@@ -233,7 +233,7 @@ def test_missing_payload_faults_match_the_official_reducer_live(tmp_path: Path) 
         (bundle / "payloads" / payload.name).unlink()
         official = subprocess.run(
             ["codex", "debug", "trace-reduce", str(bundle), "-o", str(tmp_path / "out.json")],
-            capture_output=True, text=True, env=env, timeout=120,
+            check=False, capture_output=True, text=True, env=env, timeout=120,
         )
         blamed = re.search(r"Error: (\w+ payload raw_payload:\d+)", official.stderr)
         assert official.returncode == 1 and blamed, official.stderr

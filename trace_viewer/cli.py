@@ -213,7 +213,7 @@ def cmd_open(args: argparse.Namespace) -> int:
         from trace_viewer.app import run  # type: ignore[attr-defined]
     except ImportError as error:
         missing = getattr(error, "name", None) or ""
-        if not (missing.startswith("textual") or missing.startswith("trace_viewer.app")):
+        if not missing.startswith(("textual", "trace_viewer.app")):
             raise
         return _open_without_app(path)
     return int(run(path, follow) or 0)
@@ -258,7 +258,9 @@ def _subcommand_parser() -> argparse.ArgumentParser:
     where = context.add_mutually_exclusive_group(required=True)
     where.add_argument("--inference", metavar="ID", help="exactly what this inference call's request contained")
     where.add_argument("--seq", metavar="N", type=int, help="the thread's live history after events 1..N")
-    context.add_argument("--thread", metavar="ID_OR_AGENT_PATH", help="thread id, agent path or nickname (default: root)")
+    context.add_argument(
+        "--thread", metavar="ID_OR_AGENT_PATH", help="thread id, agent path or nickname (default: root)"
+    )
     context.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     context.set_defaults(handler=cmd_context)
 
@@ -314,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_FAULT
-    except Exception as error:  # noqa: BLE001 - the promise is one line, never a traceback
+    except Exception as error:
         if os.environ.get("TRACE_VIEWER_DEBUG"):
             raise
         _say(f"internal error: {type(error).__name__}: {error} (set TRACE_VIEWER_DEBUG=1 for details)")

@@ -49,7 +49,7 @@ def inference_context(rollout: dict[str, Any], inference_call_id: str) -> tuple[
 
 def items_for(rollout: dict[str, Any], item_ids: list[str]) -> list[dict[str, Any]]:
     items = rollout["conversation_items"]
-    return [items[item_id] if item_id in items else {"item_id": item_id, "missing": True} for item_id in item_ids]
+    return [items.get(item_id, {"item_id": item_id, "missing": True}) for item_id in item_ids]
 
 
 # ----- rendering --------------------------------------------------------------------------------

@@ -194,6 +194,7 @@ class ReplaySession:
         self._first_seq: dict[str, int] = {}
         self._seqs_by_type: dict[str, list[int]] = {}
         self.local_compactions: list[LocalCompaction] = []
+        self._remote_since_request: set[str] = set()
         self._checkpoints: dict[int, Reducer] = {}
         self.closed = False  # a closing event was seen
         self.revision = 0  # bumps whenever the head state changed (views cache on it)
@@ -332,6 +333,11 @@ class ReplaySession:
         self._seqs_by_type.setdefault(event_type, []).append(record.seq)
         if event_type in _CLOSING_EVENTS:
             self.closed = True
+        if event_type == "compaction_installed":
+            compactions = self.reducer.rollout["compactions"]
+            for object_id in change.created:
+                if object_id in compactions:
+                    self._remote_since_request.add(compactions[object_id]["thread_id"])
         self._record_change(record.seq, change, event_type)
 
     def _record_change(self, seq: int, change: Change, event_type: str) -> None:
@@ -355,8 +361,10 @@ class ReplaySession:
             if track is None:
                 track = self._contexts[thread_id] = _ContextTrack()
             previous = track.frames[-1] if track.frames else ()
-            if thread_id not in change.context_threads and len(live) == len(previous) and (
-                not live or live[-1] == previous[-1]
+            if (
+                thread_id not in change.context_threads
+                and len(live) == len(previous)
+                and (not live or live[-1] == previous[-1])
             ):
                 continue
             frame = tuple(live)
@@ -377,12 +385,22 @@ class ReplaySession:
         change: Change,
         event_type: str,
     ) -> None:
-        # Remote compactions are explicit objects; only a request snapshot can reveal a local one.
-        if event_type != "inference_started" or len(previous) < 4:
+        """Flag a request snapshot that dropped history the thread's previous context held.
+
+        History only grows between requests, except through compaction. Remote
+        compactions are explicit objects (and the request after one legitimately
+        re-sends its prefix as new items), so only a drop with no remote install
+        since the thread's previous request counts as a local compaction.
+        """
+        if event_type != "inference_started":
+            return
+        after_remote = thread_id in self._remote_since_request
+        self._remote_since_request.discard(thread_id)
+        if after_remote or not previous:
             return
         now = set(frame)
         dropped = [item for item in previous if item not in now]
-        if len(dropped) < max(3, (len(previous) + 1) // 2):
+        if not dropped:
             return
         before = set(previous)
         calls = self.reducer.rollout["inference_calls"]

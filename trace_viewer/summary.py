@@ -29,7 +29,7 @@ class Summary:
 def _time(unix_ms: int | None) -> str:
     if not unix_ms:
         return "-"
-    moment = dt.datetime.fromtimestamp(unix_ms / 1000, tz=dt.timezone.utc)
+    moment = dt.datetime.fromtimestamp(unix_ms / 1000, tz=dt.UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
@@ -103,11 +103,15 @@ def summarize(replay: Replay) -> Summary:
         ("turns", _statuses(rollout["codex_turns"])),
         ("inference calls", _statuses(rollout["inference_calls"])),
         ("tool calls", _statuses(rollout["tool_calls"])),
-        ("compactions", f"{len(rollout['compactions'])} installed, "
-                        f"{len(rollout['compaction_requests'])} requests"),
+        ("compactions", f"{len(rollout['compactions'])} installed, {len(rollout['compaction_requests'])} requests"),
         ("conversation items", str(len(rollout["conversation_items"]))),
-        ("tokens", f"{tokens['input_tokens']:,} in ({tokens['cached_input_tokens']:,} cached), "
-                   f"{tokens['output_tokens']:,} out ({tokens['reasoning_output_tokens']:,} reasoning)"),
+        (
+            "tokens",
+            (
+                f"{tokens['input_tokens']:,} in ({tokens['cached_input_tokens']:,} cached), "
+                f"{tokens['output_tokens']:,} out ({tokens['reasoning_output_tokens']:,} reasoning)"
+            ),
+        ),
         ("fault", str(fault) if fault is not None else "none"),
     ]
     if replay.bundle is not None:

@@ -26,7 +26,7 @@ def _escape(code: int) -> str:
 def _build_table(keep_newlines: bool) -> dict[int, str]:
     table: dict[int, str] = {}
     # C0 controls, DEL and C1 controls (C1 includes CSI U+009B, which some terminals obey).
-    for code in [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)]:
+    for code in [*range(0x20), 0x7F, *range(0x80, 0xA0)]:
         table[code] = _escape(code)
     for char in BIDI_CONTROLS:
         table[ord(char)] = _escape(ord(char))

@@ -20,12 +20,21 @@ COMMANDS: tuple[Command, ...] = (
     Command("step(-1)", "left,h", "← h", "Previous event", "Step one event back", True),
     Command("jump('inference', 1)", "right_square_bracket", "]", "Next model call", "Jump to the next inference start"),
     Command(
-        "jump('inference', -1)", "left_square_bracket", "[", "Previous model call", "Jump to the previous inference start"
+        "jump('inference', -1)",
+        "left_square_bracket",
+        "[",
+        "Previous model call",
+        "Jump to the previous inference start",
     ),
     Command("jump('turn', 1)", "right_curly_bracket", "}", "Next turn", "Jump to the next codex turn start"),
     Command("jump('turn', -1)", "left_curly_bracket", "{", "Previous turn", "Jump to the previous codex turn start"),
     Command(
-        "jump('compaction', 1)", "c", "c", "Next compaction", "Jump to the next compaction (remote or detected local)", True
+        "jump('compaction', 1)",
+        "c",
+        "c",
+        "Next compaction",
+        "Jump to the next compaction (remote or detected local)",
+        True,
     ),
     Command("jump('compaction', -1)", "C", "C", "Previous compaction", "Jump to the previous compaction"),
     Command("first", "home,g", "Home g", "First event", "Go to the first event"),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from rich.console import Group
 from rich.style import Style
 from rich.text import Text
 
@@ -86,9 +87,7 @@ def status_style(status: str) -> str:
     }.get(status, "status-running")
 
 
-def fold_pieces(
-    pieces: list[tuple[str, str]], width: int, expanded: bool
-) -> tuple[list[tuple[str, str]], int, int]:
+def fold_pieces(pieces: list[tuple[str, str]], width: int, expanded: bool) -> tuple[list[tuple[str, str]], int, int]:
     """Cut styled body pieces down to a few lines (folded) or a generous cap (expanded).
 
     Returns the pieces to show, and how many logical lines / characters were hidden.
@@ -100,6 +99,11 @@ def fold_pieces(
     lines_left = FOLD_LINES
     chars_left = EXPANDED_MAX_CHARS
     per_line = max(20, width * 2)
+    if not expanded:
+        # Folding away one or two short lines saves nothing: show them.
+        total_lines = sum(text.count("\n") for _, text in pieces)
+        total_chars = sum(len(text) for _, text in pieces)
+        expanded = total_lines <= FOLD_LINES + 2 and total_chars <= (FOLD_LINES + 2) * per_line
     for style, text in pieces:
         if expanded:
             if chars_left <= 0:
@@ -212,7 +216,8 @@ def item_header(
         header.append(f" {kind}", palette["kind"])
     if mark == "summary":
         header.append(" ★ summary", palette["summary"])
-    header.append(f"  {item.get('item_id')}", palette["meta"])
+    item_id = str(item.get("item_id"))
+    header.append("  " + (item_id.replace("conversation_item:", "item ", 1)), palette["meta"])
     if first_seq is not None:
         header.append(f" @{first_seq}", palette["meta"])
     return header
@@ -250,33 +255,28 @@ def render_item(
     index: int | None,
     first_seq: int | None,
     tool_label: str | None = None,
-) -> Text:
-    """Header line, optional provenance line, then the (folded) body."""
-    out = Text()
-    out.append_text(item_header(item, palette, index=index, mark=mark, first_seq=first_seq))
+) -> Group:
+    """Header line (never wrapped), optional provenance line, then the (folded) body."""
+    parts: list[Text] = [item_header(item, palette, index=index, mark=mark, first_seq=first_seq)]
     if provenance:
-        out.append("\n")
-        out.append_text(provenance_text(item, palette, first_seq))
+        parts.append(provenance_text(item, palette, first_seq))
     if item.get("kind") == "compaction_marker":
-        out.append("\n")
-        out.append("compaction marker (history before this point was replaced)", palette["rule"])
-        return out
-    pieces = [
-        (style, text if text.endswith("\n") else text + "\n") for style, text in item_body(item, tool_label)
-    ]
+        parts.append(Text("compaction marker (history before this point was replaced)", style=palette["rule"]))
+        return Group(*parts)
+    pieces = [(style, text if text.endswith("\n") else text + "\n") for style, text in item_body(item, tool_label)]
     shown, hidden_lines, hidden_chars = fold_pieces(pieces, width, expanded)
-    body = Text()
+    body = Text(overflow="fold")
     for style, text in shown:
         body.append(safe(text), palette[style])
     body.rstrip()
     if body.plain:
-        out.append("\n")
-        out.append_text(body)
+        parts.append(body)
     if hidden_lines or hidden_chars:
-        out.append("\n")
         noun = "line" if hidden_lines == 1 else "lines"
-        out.append(f"… {hidden_lines} more {noun} ({size_text(hidden_chars)}) · Enter to expand", palette["fold"])
-    return out
+        parts.append(
+            Text(f"… {hidden_lines} more {noun} ({size_text(hidden_chars)}) · Enter to expand", style=palette["fold"])
+        )
+    return Group(*parts)
 
 
 def timeline_label(
@@ -363,7 +363,7 @@ def sparkline(values: list[float], palette: Palette, *, current: int | None, mar
         lo = column * len(values) // columns
         hi = max(lo + 1, (column + 1) * len(values) // columns)
         bucket = values[lo:hi]
-        level = int(round((max(bucket) / top) * (len(SPARK_BLOCKS) - 1)))
+        level = round((max(bucket) / top) * (len(SPARK_BLOCKS) - 1))
         style = palette["spark"]
         if any(i in marks for i in range(lo, hi)):
             style = palette["compaction"]

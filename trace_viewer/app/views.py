@@ -495,6 +495,8 @@ def _plain_blocks(
         return blocks
     # Where each compaction boundary goes: before the first of its marker/replacement items still live.
     rule_before: dict[str, list[Block]] = {}
+    # Installed but not yet seen by a request: the live context changes at the next model call.
+    pending: list[dict[str, Any]] = []
     summary_ids: set[str] = set()
     present = set(ids)
     for compaction in _compactions_for(session, thread_id, position):
@@ -503,6 +505,11 @@ def _plain_blocks(
         anchors = [compaction.get("marker_item_id"), *replacement]
         anchor = next((item for item in ids if item in set(anchors)), None)
         if anchor is None:
+            installed = session.first_seq(compaction_id) or 0
+            moved = session.context_seqs(thread_id)
+            last_move = max((s for s in moved if s <= position), default=0)
+            if last_move <= installed:
+                pending.append(compaction)
             continue
         for item_id in replacement:
             item = session.item_at(item_id, position)
@@ -510,13 +517,18 @@ def _plain_blocks(
                 summary_ids.add(item_id)
         replaced = tuple(compaction.get("input_item_ids") or [])
         group_key = f"replaced:{compaction_id}"
-        text = (
-            f"compaction {short_id(compaction_id)}: {len(replaced)} items replaced by {len(replacement)}"
-            + (" (summary)" if any(x in summary_ids for x in replacement) else "")
+        text = f"compaction {short_id(compaction_id)}: {len(replaced)} items replaced by {len(replacement)}" + (
+            " (summary)" if any(x in summary_ids for x in replacement) else ""
         )
         rule_before.setdefault(anchor, []).extend(
             [
-                Block("rule", f"rule:{compaction_id}", text=text, seq=session.first_seq(compaction_id)),
+                Block(
+                    "rule",
+                    f"rule:{compaction_id}",
+                    text=text,
+                    seq=session.first_seq(compaction_id),
+                    current=session.first_seq(compaction_id) == position,
+                ),
                 Block(
                     "group",
                     group_key,
@@ -539,7 +551,7 @@ def _plain_blocks(
         )
         rule_before.setdefault(anchor, []).extend(
             [
-                Block("rule", f"rule:{local.id}", text=text, seq=local.seq),
+                Block("rule", f"rule:{local.id}", text=text, seq=local.seq, current=local.seq == position),
                 Block(
                     "group",
                     group_key,
@@ -567,6 +579,28 @@ def _plain_blocks(
                 current=item_id in touched,
             )
         )
+    for compaction in pending:
+        compaction_id = compaction["compaction_id"]
+        replaced = tuple(compaction.get("input_item_ids") or [])
+        replacement = tuple(compaction.get("replacement_item_ids") or [])
+        group_key = f"replacement:{compaction_id}"
+        blocks.append(
+            Block(
+                "rule",
+                f"rule:{compaction_id}",
+                text=(
+                    f"compaction {short_id(compaction_id)} installed: {len(replaced)} items will be replaced by "
+                    f"{len(replacement)} at the thread's next model call"
+                ),
+                seq=session.first_seq(compaction_id),
+                current=session.first_seq(compaction_id) == position,
+            )
+        )
+        expanded = options.show_all_replaced or group_key in options.expanded_groups
+        blocks.append(Block("group", group_key, text="replacement", members=replacement, expanded=expanded))
+        if expanded:
+            for member in replacement:
+                blocks.append(Block("item", f"{group_key}/{member}", item_id=member, mark="summary"))
     return blocks
 
 
@@ -612,7 +646,9 @@ def _diff_blocks(
         for offset, item_id in enumerate(ids[b0:b1], start=b0 + 1):
             added += 1
             body.append(
-                Block("item", f"item:{item_id}", item_id=item_id, mark="added", index=offset, current=item_id in touched)
+                Block(
+                    "item", f"item:{item_id}", item_id=item_id, mark="added", index=offset, current=item_id in touched
+                )
             )
     if call is not None:
         started = call["execution"]["started_seq"]
@@ -685,19 +721,31 @@ class ContextPoint:
     compaction_before: bool = False
 
 
-def context_series(session: ReplaySession, thread_id: str) -> list[ContextPoint]:
-    """Context size at each of the thread's model calls, marking calls right after a compaction."""
-    calls = [c for c in session.rollout["inference_calls"].values() if c.get("thread_id") == thread_id]
+def context_series(session: ReplaySession, thread_id: str, position: int) -> list[ContextPoint]:
+    """Context size at each of the thread's model calls up to ``position``, marking calls right after a compaction.
+
+    Token counts are only known once a call has completed (at or before ``position``).
+    """
+    calls = [
+        c
+        for c in session.rollout["inference_calls"].values()
+        if c.get("thread_id") == thread_id and c["execution"]["started_seq"] <= position
+    ]
     calls.sort(key=lambda c: c["execution"]["started_seq"])
     compaction_seqs = sorted(
-        [session.first_seq(cid) or 0 for cid, c in session.rollout["compactions"].items() if c.get("thread_id") == thread_id]
+        [
+            session.first_seq(cid) or 0
+            for cid, c in session.rollout["compactions"].items()
+            if c.get("thread_id") == thread_id
+        ]
         + [local.seq for local in session.local_compactions if local.thread_id == thread_id]
     )
     points: list[ContextPoint] = []
     previous_seq = 0
     for call in calls:
         seq = call["execution"]["started_seq"]
-        usage = call.get("usage") or {}
+        ended = call["execution"].get("ended_seq")
+        usage = (call.get("usage") or {}) if ended is not None and ended <= position else {}
         compacted = any(previous_seq < s <= seq for s in compaction_seqs)
         points.append(
             ContextPoint(

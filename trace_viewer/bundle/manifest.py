@@ -67,7 +67,9 @@ def manifest_warnings(manifest: dict[str, Any]) -> list[str]:
     version = manifest.get("schema_version")
     if version not in KNOWN_SCHEMAS:
         return [
-            f"trace schema {version} is newer than this viewer knows ({KNOWN_SCHEMAS[-1]}); "
-            "events it does not understand will stop replay"
+            (
+                f"trace schema {version} is newer than this viewer knows ({KNOWN_SCHEMAS[-1]}); "
+                "events it does not understand will stop replay"
+            )
         ]
     return []

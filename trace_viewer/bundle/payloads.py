@@ -24,6 +24,7 @@ from trace_viewer.bundle.event_log import parse_json_bytes
 from trace_viewer.errors import PayloadError
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_LINK_ESCAPE = "refused payload path that leaves the bundle via a link: "
 
 
 class PayloadRefused(PayloadError):
@@ -106,13 +107,13 @@ class PayloadStore:
         if directory is None:
             directory = Path(os.path.realpath(self.root.joinpath(*parts[:-1])))
             if directory != self.root and not directory.is_relative_to(self.root):
-                raise PayloadRefused(payload_id, path, f"refused payload path that leaves the bundle via a link: {path}")
+                raise PayloadRefused(payload_id, path, _LINK_ESCAPE + path)
             self._real_dirs[tuple(parts[:-1])] = directory
         target = directory / parts[-1]
         if os.path.islink(target):
             target = Path(os.path.realpath(target))
             if not target.is_relative_to(self.root):
-                raise PayloadRefused(payload_id, path, f"refused payload path that leaves the bundle via a link: {path}")
+                raise PayloadRefused(payload_id, path, _LINK_ESCAPE + path)
         return target
 
     def size(self, ref: dict[str, Any]) -> int:

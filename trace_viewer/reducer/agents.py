@@ -107,7 +107,8 @@ class AgentReducer(ReducerBase):
             return
         value = self.read_payload(runtime_payload)
         if isinstance(value, dict) and "agent_thread_id" in value:
-            activity = _parse_struct(value, "SubAgentActivityEvent", _ACTIVITY)
+            spec = _ACTIVITY if self.schema_version >= 2 else _ACTIVITY_SCHEMA1
+            activity = _parse_struct(value, "SubAgentActivityEvent", spec)
             self.end_sub_agent_activity(wall_time_unix_ms, tool_call_id, kind, activity)
             return
         kind_type = kind["type"]
@@ -147,7 +148,7 @@ class AgentReducer(ReducerBase):
         elif pair == ("close_agent", "interrupted"):
             self.upsert_close_agent_interaction(tool_call_id, target_thread_id, wall_time_unix_ms)
         elif payload["kind"] == "completed":
-            return  # a finished sub-agent says nothing about delivery, whatever the tool
+            return  # schema 2: a finished sub-agent says nothing about delivery, whatever the tool
         else:
             raise ReduceError(
                 f"sub-agent activity {payload['kind'].capitalize()} does not match tool call kind "
@@ -638,7 +639,7 @@ def _reject_constant(name: str) -> Any:
 # stops on the first mismatch, with serde's wording. Field kinds: "str",
 # "opt_str", "i64" (defaulted when absent), "thread" (a UUID, re-rendered in
 # canonical lower-case hyphenated form), "opt_thread", "path" (agent path),
-# "status" (AgentStatus enum), "activity" (SubAgentActivityKind enum).
+# "status" (AgentStatus enum), "activity" / "activity1" (SubAgentActivityKind enum, schema 2 / 1).
 # Its JSON numbers keep their text (arbitrary precision), so a number in the
 # wrong place is just "number", and a non-integer where i64 is due is "invalid number".
 
@@ -688,15 +689,13 @@ _ACTIVITY = {
     "agent_path": "path",
     "kind": "activity",
 }
+# Schema 1's protocol had no `completed` activity yet.
+_ACTIVITY_SCHEMA1 = {**_ACTIVITY, "kind": "activity1"}
 _DEFAULTED = {"i64": 0, "opt_str": None, "opt_thread": None}
 _I64_RANGE = (-(2**63), 2**63 - 1)
 # Enum variants: name -> payload kind (None for a unit variant, else "opt_str" / "str").
-_ACTIVITY_VARIANTS: dict[str, str | None] = {
-    "started": None,
-    "interacted": None,
-    "interrupted": None,
-    "completed": None,
-}
+_ACTIVITY1_VARIANTS: dict[str, str | None] = {"started": None, "interacted": None, "interrupted": None}
+_ACTIVITY_VARIANTS: dict[str, str | None] = {**_ACTIVITY1_VARIANTS, "completed": None}
 _STATUS_VARIANTS: dict[str, str | None] = {
     "pending_init": None,
     "running": None,
@@ -740,6 +739,8 @@ def _convert(raw: Any, kind: str) -> Any:
         return _enum_variant(raw, _STATUS_VARIANTS)
     if kind == "activity":
         return _enum_variant(raw, _ACTIVITY_VARIANTS)
+    if kind == "activity1":
+        return _enum_variant(raw, _ACTIVITY1_VARIANTS)
     if not isinstance(raw, str):
         raise ReduceError(f"invalid type: {_describe(raw)}, expected a string")
     if kind == "thread":

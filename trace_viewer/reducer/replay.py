@@ -18,7 +18,7 @@ from typing import Any
 
 from trace_viewer.bundle import Bundle, EventLog, EventLogError, LogEntry, NoPayloads, PayloadRefused
 from trace_viewer.errors import BundleError, PayloadError
-from trace_viewer.reducer import Change, Fault, Reducer, ReduceError
+from trace_viewer.reducer import Change, Fault, ReduceError, Reducer
 from trace_viewer.reducer.events import payload_refs
 
 # How long a live replay waits for a payload that an event references but that is

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any, ClassVar
 
+from rich.console import RenderableType
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
@@ -16,7 +17,12 @@ from trace_viewer.app.views import Block, tool_title
 from trace_viewer.app.widgets.lines import BlockList, with_gutter
 from trace_viewer.session import ReplaySession
 
-_GROUP_NOUN = {"replaced": "replaced items", "dropped": "dropped items", "kept": "unchanged items"}
+_GROUP_NOUN = {
+    "replaced": "replaced items",
+    "dropped": "dropped items",
+    "kept": "unchanged items",
+    "replacement": "replacement items",
+}
 
 
 class ContextPane(BlockList[Block]):
@@ -65,11 +71,11 @@ class ContextPane(BlockList[Block]):
         self.cursor = keys.index(previous_key) if previous_key in keys else None
         current = next((i for i, block in enumerate(blocks) if block.current), None)
         if follow_end:
-            self.scroll_end(animate=False, immediate=True)
+            self.scroll_intent("end")
         elif current is not None:
-            self.scroll_to_block(current, top=True)
+            self.scroll_intent("block", current, True)
         else:
-            self.scroll_to(y=old_scroll, animate=False, immediate=True)
+            self.scroll_intent("y", old_scroll)
         self.refresh()
 
     def select_item(self, item_id: str) -> bool:
@@ -77,7 +83,7 @@ class ContextPane(BlockList[Block]):
         for index, block in enumerate(self.blocks):
             if block.kind == "item" and block.item_id == item_id:
                 self.move_cursor(index, scroll=False)
-                self.scroll_to_block(index, top=True)
+                self.scroll_intent("block", index, True)
                 return True
         return False
 
@@ -113,7 +119,7 @@ class ContextPane(BlockList[Block]):
     def selectable(self, block: Block) -> bool:
         return block.kind in ("item", "group")
 
-    def render_block(self, block: Block, width: int) -> Text:
+    def render_block(self, block: Block, width: int) -> RenderableType:
         palette = self.palette()
         if block.kind == "item":
             item = self._item(block)
@@ -163,6 +169,8 @@ class ContextPane(BlockList[Block]):
             mark, style = "┊ ", palette["gutter-dropped"]
         elif block.mark == "summary":
             mark, style = "▌ ", palette["gutter-summary"]
+        if block.kind == "item" and line == 0:
+            strip = strip.apply_style(palette["item-head"])
         strip = with_gutter(strip, mark, style)
         if block.mark in ("dropped", "replaced"):
             strip = strip.apply_style(palette["dim"])

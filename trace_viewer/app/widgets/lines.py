@@ -12,9 +12,9 @@ from bisect import bisect_right
 from collections.abc import Hashable, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
+from rich.console import RenderableType
 from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
@@ -70,12 +70,14 @@ PALETTE_NAMES = (
     "gutter-added",
     "gutter-dropped",
     "gutter-summary",
+    "item-head",
 )
 COMPONENT_CLASSES = frozenset(f"tv--{name}" for name in PALETTE_NAMES)
 
 
 class Themed:
     """Mixin: a ``Palette`` read from the stylesheet (widgets list ``COMPONENT_CLASSES`` themselves)."""
+
     _palette: Palette | None = None
 
     def palette(self) -> Palette:
@@ -130,9 +132,11 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
         self._offsets: list[int] = [0]
         self._strips: LRUCache[tuple[Hashable, int], list[Strip]] = LRUCache(4096)
         self._width = 0
+        # What the view should scroll to once its size is known: ("end",), ("block", i, top), ("y", y).
+        self._scroll_intent: tuple[Any, ...] | None = None
 
     # ----- to implement -----------------------------------------------------------
-    def render_block(self, block: B, width: int) -> Text:
+    def render_block(self, block: B, width: int) -> RenderableType:
         raise NotImplementedError
 
     def block_key(self, block: B) -> Hashable:
@@ -190,6 +194,28 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
     def on_resize(self, event: events.Resize) -> None:
         if self._content_width() != self._width:
             self._layout()
+        self._apply_scroll_intent()
+
+    def scroll_intent(self, *intent: Any) -> None:
+        """Scroll now, and again after the next layout (sizes are unknown before the first one)."""
+        self._scroll_intent = intent
+        self._apply_scroll_intent()
+        self.call_after_refresh(self._apply_scroll_intent)
+
+    def _apply_scroll_intent(self) -> None:
+        intent = self._scroll_intent
+        if not intent:
+            return
+        if intent[0] == "end":
+            self.scroll_to(
+                y=max(0, self._offsets[-1] - (self.scrollable_content_region.height or 0)),
+                animate=False,
+                immediate=True,
+            )
+        elif intent[0] == "block":
+            self.scroll_to_block(intent[1], top=intent[2])
+        elif intent[0] == "y":
+            self.scroll_to(y=intent[1], animate=False, immediate=True)
 
     def block_at_line(self, line: int) -> int | None:
         if not self.blocks or line < 0 or line >= self._offsets[-1]:

@@ -35,9 +35,7 @@ class TimelinePane(BlockList[TimelineRow]):
         self.collapsed: set[str] = set()
         self._wall_ms: int | None = None
 
-    def update_view(
-        self, rows: list[TimelineRow], position: int, current_key: str | None, wall_ms: int | None
-    ) -> None:
+    def update_view(self, rows: list[TimelineRow], position: int, current_key: str | None, wall_ms: int | None) -> None:
         cursor_key = self.blocks[self.cursor].key if self.cursor is not None and self.blocks else None
         self.rows = rows
         self.position = position
@@ -60,9 +58,9 @@ class TimelinePane(BlockList[TimelineRow]):
             index = keys.index(current_key)
             if not self.has_focus or self.cursor is None:
                 self.cursor = index
-            self.scroll_to_block(index)
+            self.scroll_intent("block", index, False)
         elif not self.has_focus and visible:
-            self.scroll_end(animate=False, immediate=True)
+            self.scroll_intent("end")
         self.refresh()
 
     def block_key(self, block: TimelineRow) -> Hashable:
