@@ -23,8 +23,9 @@ SCRUB_TARGET_S = 0.050
 def _probe(module: str, args: list[str], timeout_s: float = 600.0) -> dict[str, Any]:
     cmd = [sys.executable, "-m", module, *args, "--t0", repr(time.monotonic())]
     try:
-        proc = subprocess.run(cmd, cwd=REPO_ROOT, env=python_env(), capture_output=True, text=True,
-                              timeout=timeout_s, check=False)
+        proc = subprocess.run(
+            cmd, cwd=REPO_ROOT, env=python_env(), capture_output=True, text=True, timeout=timeout_s, check=False
+        )
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout_s:.0f} s"}
     lines = proc.stdout.strip().splitlines()
@@ -43,8 +44,15 @@ def _dist(stats: dict[str, float] | None) -> str:
 
 def app_available() -> str | None:
     """None when the Textual app can be imported, else why not."""
-    probe = subprocess.run([sys.executable, "-c", "import benchmarks.app_probe as p; p.find_app_class()"],
-                           cwd=REPO_ROOT, env=python_env(), capture_output=True, text=True, timeout=120, check=False)
+    probe = subprocess.run(
+        [sys.executable, "-c", "import benchmarks.app_probe as p; p.find_app_class()"],
+        cwd=REPO_ROOT,
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     if probe.returncode == 0:
         return None
     tail = (probe.stderr.strip().splitlines() or ["?"])[-1]
@@ -68,36 +76,78 @@ def run(bundle: Path, name: str, workdir: Path) -> tuple[list[Row], dict[str, An
     if "error" in session:
         rows.append(Row(f"session on {name}", session["error"]))
     else:
-        rows.append(Row(f"session: open + replay all of {name} (in-process)", fmt_s(session["load_all_s"]),
-                        verdict=f"{session['events']} events" + ("; FAULT (see notes)" if session.get("fault") else "")))
+        rows.append(
+            Row(
+                f"session: open + replay all of {name} (in-process)",
+                fmt_s(session["load_all_s"]),
+                verdict=f"{session['events']} events" + ("; FAULT (see notes)" if session.get("fault") else ""),
+            )
+        )
         if session.get("fault"):
             notes.append(f"session fault on {name}: {session['fault']}")
         if "scrub_random_jump" in session:
-            rows.append(Row("session: context at a random position (ids + item versions)",
-                            _dist(session["scrub_random_jump"]), target="≤ 50 ms",
-                            verdict=verdict(session["scrub_random_jump"]["p95"], SCRUB_TARGET_S)))
-            rows.append(Row("session: step backward one event", _dist(session["scrub_step_back"]),
-                            target="≤ 50 ms", verdict=verdict(session["scrub_step_back"]["p95"], SCRUB_TARGET_S)))
+            rows.append(
+                Row(
+                    "session: context at a random position (ids + item versions)",
+                    _dist(session["scrub_random_jump"]),
+                    target="≤ 50 ms",
+                    verdict=verdict(session["scrub_random_jump"]["p95"], SCRUB_TARGET_S),
+                )
+            )
+            rows.append(
+                Row(
+                    "session: step backward one event",
+                    _dist(session["scrub_step_back"]),
+                    target="≤ 50 ms",
+                    verdict=verdict(session["scrub_step_back"]["p95"], SCRUB_TARGET_S),
+                )
+            )
         if "views_timeline_s" in session:
-            rows.append(Row("views: build the timeline rows (once per load)", fmt_s(session["views_timeline_s"]),
-                            verdict=f"{session['views_timeline_rows']} rows"))
+            rows.append(
+                Row(
+                    "views: build the timeline rows (once per load)",
+                    fmt_s(session["views_timeline_s"]),
+                    verdict=f"{session['views_timeline_rows']} rows",
+                )
+            )
         if "views_step" in session:
-            rows.append(Row("views: pane models for one position (no widgets)", _dist(session["views_step"]),
-                            target="≤ 50 ms", verdict=verdict(session["views_step"]["p95"], SCRUB_TARGET_S)))
-            notes.append("views step = " + " + ".join(session["views_step_functions"])
-                         + " at random positions and one before each")
+            rows.append(
+                Row(
+                    "views: pane models for one position (no widgets)",
+                    _dist(session["views_step"]),
+                    target="≤ 50 ms",
+                    verdict=verdict(session["views_step"]["p95"], SCRUB_TARGET_S),
+                )
+            )
+            notes.append(
+                "views step = "
+                + " + ".join(session["views_step_functions"])
+                + " at random positions and one before each"
+            )
         if "reducer_at" in session:
-            rows.append(Row("session: reducer_at(random seq) exact state from checkpoints",
-                            _dist(session["reducer_at"]),
-                            verdict=f"first {fmt_s(session['reducer_at_first_s'])}; RSS after "
-                                    f"{fmt_mb(session['rss_after_reducer_at_mb'])}"))
-        rows.append(Row("session: memory after full replay (RSS / peak)",
-                        f"{fmt_mb(session['rss_after_load_mb'])} / {fmt_mb(session['peak_rss_mb'])}"))
+            rows.append(
+                Row(
+                    "session: reducer_at(random seq) exact state from checkpoints",
+                    _dist(session["reducer_at"]),
+                    verdict=f"first {fmt_s(session['reducer_at_first_s'])}; RSS after "
+                    f"{fmt_mb(session['rss_after_reducer_at_mb'])}",
+                )
+            )
+        rows.append(
+            Row(
+                "session: memory after full replay (RSS / peak)",
+                f"{fmt_mb(session['rss_after_load_mb'])} / {fmt_mb(session['peak_rss_mb'])}",
+            )
+        )
 
     why = app_available()
     if why is not None:
-        for label in ("app: launch → first usable screen", "app: scrub step (← / →) at random positions",
-                      "app: End", "app: memory while browsing"):
+        for label in (
+            "app: launch → first usable screen",
+            "app: scrub step (← / →) at random positions",
+            "app: End",
+            "app: memory while browsing",
+        ):
             rows.append(Row(f"{label} ({name})", "n/a (app not ready)"))
         notes.append(f"app rows: {why}")
         return rows, raw, notes
@@ -106,20 +156,46 @@ def run(bundle: Path, name: str, workdir: Path) -> tuple[list[Row], dict[str, An
     if "error" in app:
         rows.append(Row(f"app on {name}", app["error"]))
         return rows, raw, notes
-    rows.append(Row(f"app: launch → first usable screen ({name})", fmt_s(app.get("first_screen_s")),
-                    target="≤ 1 s", verdict=verdict(app.get("first_screen_s"), FIRST_SCREEN_TARGET_S)))
+    rows.append(
+        Row(
+            f"app: launch → first usable screen ({name})",
+            fmt_s(app.get("first_screen_s")),
+            target="≤ 1 s",
+            verdict=verdict(app.get("first_screen_s"), FIRST_SCREEN_TARGET_S),
+        )
+    )
     if app.get("fully_loaded_s") is not None:
         rows.append(Row(f"app: launch → fully loaded ({name})", fmt_s(app["fully_loaded_s"])))
-    for key, label in (("step_forward", "app: scrub step → at random positions"),
-                       ("step_backward", "app: scrub step ← at random positions")):
+    for key, label in (
+        ("step_forward", "app: scrub step → at random positions"),
+        ("step_backward", "app: scrub step ← at random positions"),
+    ):
         if app.get(key):
-            rows.append(Row(label, _dist(app[key]), target="≤ 50 ms", verdict=verdict(app[key]["p95"],
-                                                                                       SCRUB_TARGET_S)))
+            rows.append(Row(label, _dist(app[key]), target="≤ 50 ms", verdict=verdict(app[key]["p95"], SCRUB_TARGET_S)))
+    if app.get("jump_next_call"):
+        rows.append(
+            Row(
+                "app: jump ] to the next model call (new context)",
+                _dist(app["jump_next_call"]),
+                target="≤ 50 ms",
+                verdict=verdict(app["jump_next_call"]["p95"], SCRUB_TARGET_S),
+            )
+        )
     if app.get("end_s") is not None:
-        rows.append(Row(f"app: End on {name}", fmt_s(app["end_s"]), target="≤ 50 ms",
-                        verdict=verdict(app["end_s"], SCRUB_TARGET_S)))
+        rows.append(
+            Row(
+                f"app: End on {name}",
+                fmt_s(app["end_s"]),
+                target="≤ 50 ms",
+                verdict=verdict(app["end_s"], SCRUB_TARGET_S),
+            )
+        )
     if app.get("rss_browsing_mb") is not None:
-        rows.append(Row("app: memory while browsing (RSS / peak)",
-                        f"{fmt_mb(app['rss_browsing_mb'])} / {fmt_mb(app.get('peak_rss_mb'))}"))
+        rows.append(
+            Row(
+                "app: memory while browsing (RSS / peak)",
+                f"{fmt_mb(app['rss_browsing_mb'])} / {fmt_mb(app.get('peak_rss_mb'))}",
+            )
+        )
     notes.extend(app.get("notes", []))
     return rows, raw, notes

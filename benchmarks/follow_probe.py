@@ -34,8 +34,12 @@ def follow_session(bundle: str, expect: int, interval_s: float, timeout_s: float
                 seen[seq] = now
         time.sleep(interval_s)
     fault = session.fault
-    return {"seen": seen, "fault": str(fault) if fault else None, "total": session.total,
-            "poll_cost_median_s": sorted(poll_costs)[len(poll_costs) // 2] if poll_costs else None}
+    return {
+        "seen": seen,
+        "fault": str(fault) if fault else None,
+        "total": session.total,
+        "poll_cost_median_s": sorted(poll_costs)[len(poll_costs) // 2] if poll_costs else None,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,6 +27,8 @@ class Sample:
     peak_rss_kb: int
     returncode: int
     stderr: str
+    # user + system CPU time: far less sensitive than wall time to other load on the machine.
+    cpu_s: float = 0.0
 
 
 @dataclass(slots=True)
@@ -45,6 +47,10 @@ class Series:
         return statistics.median(s.wall_s for s in self.samples)
 
     @property
+    def cpu(self) -> float:
+        return statistics.median(s.cpu_s for s in self.samples)
+
+    @property
     def rss_mb(self) -> float:
         return statistics.median(s.peak_rss_kb for s in self.samples) / 1024
 
@@ -60,8 +66,12 @@ class Series:
 LAUNCHER = Path(__file__).resolve().parent / "spawn_child.py"
 
 
-def run_measured(cmd: list[str], env: dict[str, str] | None = None, cwd: str | os.PathLike[str] | None = None,
-                 timeout_s: float = 300.0) -> Sample:
+def run_measured(
+    cmd: list[str],
+    env: dict[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    timeout_s: float = 300.0,
+) -> Sample:
     """Run ``cmd`` to completion with stdout discarded; time it and read its peak RSS.
 
     The child is started by ``spawn_child.py`` (see there why), which times the
@@ -71,8 +81,16 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None, cwd: str | o
         launcher = [sys.executable, "-I", "-S", str(LAUNCHER), *cmd]
         # The launcher writes its report on fd 1; the child inherits it, so send the
         # child's own stdout to stderr's file instead: reducers here write to -o files.
-        proc = subprocess.run(launcher, stdin=subprocess.DEVNULL, stdout=outfile, stderr=errfile, env=env,
-                              cwd=cwd, timeout=timeout_s, check=False)
+        proc = subprocess.run(
+            launcher,
+            stdin=subprocess.DEVNULL,
+            stdout=outfile,
+            stderr=errfile,
+            env=env,
+            cwd=cwd,
+            timeout=timeout_s,
+            check=False,
+        )
         errfile.seek(0)
         stderr = errfile.read().decode("utf-8", errors="replace")
         outfile.seek(0)
@@ -84,7 +102,7 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None, cwd: str | o
         data = None
     if data is None:
         return Sample(0.0, 0, proc.returncode or 1, stderr + report)
-    return Sample(data["wall_s"], data["peak_rss_kb"], data["returncode"], stderr)
+    return Sample(data["wall_s"], data["peak_rss_kb"], data["returncode"], stderr, data.get("cpu_s", 0.0))
 
 
 def python_env() -> dict[str, str]:

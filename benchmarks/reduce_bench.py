@@ -40,8 +40,9 @@ def resolve_codex(cli_value: str | None, use_launcher: bool = False) -> Official
         is_script = handle.read(2) == b"#!"
     if is_script and not use_launcher:
         package = Path(real).parent.parent  # .../@openai/codex/bin/codex.js -> .../@openai/codex
-        natives = sorted(glob.glob(str(package / "node_modules" / "@openai" / "codex-*" / "vendor" / "*" / "bin"
-                                       / "codex")))
+        natives = sorted(
+            glob.glob(str(package / "node_modules" / "@openai" / "codex-*" / "vendor" / "*" / "bin" / "codex"))
+        )
         if natives:
             candidate, note = natives[0], "native binary behind the npm launcher"
         else:
@@ -49,7 +50,9 @@ def resolve_codex(cli_value: str | None, use_launcher: bool = False) -> Official
     elif is_script:
         note = "npm launcher (includes Node start-up)"
     try:
-        version = subprocess.run([candidate, "--version"], capture_output=True, text=True, timeout=30, check=False).stdout.strip()
+        version = subprocess.run(
+            [candidate, "--version"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         version = "?"
     return Official(candidate, note, version)

@@ -33,18 +33,25 @@ RSS_TARGET = 3.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}")
     parser.add_argument("--runs", type=int, default=7, help="timed runs per reducer on long_session (default 7)")
     parser.add_argument("--large-runs", type=int, default=3, help="timed runs per reducer on the large trace")
     parser.add_argument("--quick", action="store_true", help="3 runs on long_session, 1 on the large trace")
-    parser.add_argument("--large", help=f"large trace: bundle dir, dir holding one, or .tar.xz (env {LARGE_ENV}; "
-                                        "default benchmarks/data/large_trace.tar.xz)")
+    parser.add_argument(
+        "--large",
+        help=f"large trace: bundle dir, dir holding one, or .tar.xz (env {LARGE_ENV}; "
+        "default benchmarks/data/large_trace.tar.xz)",
+    )
     parser.add_argument("--corpus", help="schema 2 corpus holding long_session (default ../shared/corpus)")
     parser.add_argument("--codex", help="codex binary (env CODEX_BIN; default: codex on PATH)")
-    parser.add_argument("--codex-launcher", action="store_true",
-                        help="time the npm Node launcher instead of the native codex binary behind it")
+    parser.add_argument(
+        "--codex-launcher",
+        action="store_true",
+        help="time the npm Node launcher instead of the native codex binary behind it",
+    )
     parser.add_argument("--ours", help="command prefix for our CLI (default: python -m trace_viewer)")
     parser.add_argument("--markdown", help="also write the table and machine line to this file")
     parser.add_argument("--json", help="also write raw numbers to this file")
@@ -59,23 +66,45 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def reduce_rows(row: ReduceRow, label: str, target_key: str) -> list[Row]:
-    """Two table rows (time, peak RSS) for one reducer comparison."""
+    """Table rows (wall time, CPU time, peak RSS) for one reducer comparison."""
     if not row.ours.ok:
         return [Row(f"reduce {label}: time", f"FAILED ({row.ours.first_error})")]
     official = row.official
     if official is None or not official.ok:
         why = "codex not found" if official is None else f"official FAILED ({official.first_error})"
-        return [Row(f"reduce {label}: time", fmt_s(row.ours.wall), why),
-                Row(f"reduce {label}: peak RSS", fmt_mb(row.ours.rss_mb), why)]
+        return [
+            Row(f"reduce {label}: time", fmt_s(row.ours.wall), why),
+            Row(f"reduce {label}: peak RSS", fmt_mb(row.ours.rss_mb), why),
+        ]
     t_ratio = row.ours.wall / official.wall
     m_ratio = row.ours.rss_mb / official.rss_mb
     same = {True: "state identical", False: "STATE DIFFERS from official", None: ""}[row.same_output]
     t_verdict = verdict(t_ratio, TIME_TARGET[target_key])
+    c_ratio = row.ours.cpu / official.cpu if official.cpu else None
     return [
-        Row(f"reduce {label}: time", fmt_s(row.ours.wall), fmt_s(official.wall), f"{t_ratio:.2f}×",
-            f"≤ {TIME_TARGET[target_key]:g}×", f"{t_verdict}; {same}" if same else t_verdict),
-        Row(f"reduce {label}: peak RSS", fmt_mb(row.ours.rss_mb), fmt_mb(official.rss_mb), f"{m_ratio:.2f}×",
-            f"≤ {RSS_TARGET:g}×", verdict(m_ratio, RSS_TARGET)),
+        Row(
+            f"reduce {label}: time",
+            fmt_s(row.ours.wall),
+            fmt_s(official.wall),
+            f"{t_ratio:.2f}×",
+            f"≤ {TIME_TARGET[target_key]:g}×",
+            f"{t_verdict}; {same}" if same else t_verdict,
+        ),
+        Row(
+            f"reduce {label}: CPU time (user+sys)",
+            fmt_s(row.ours.cpu),
+            fmt_s(official.cpu),
+            "—" if c_ratio is None else f"{c_ratio:.2f}×",
+            "(load-robust)",
+        ),
+        Row(
+            f"reduce {label}: peak RSS",
+            fmt_mb(row.ours.rss_mb),
+            fmt_mb(official.rss_mb),
+            f"{m_ratio:.2f}×",
+            f"≤ {RSS_TARGET:g}×",
+            verdict(m_ratio, RSS_TARGET),
+        ),
     ]
 
 
@@ -90,8 +119,9 @@ def growth_rows(points: list[tuple[str, ReduceRow]]) -> list[Row]:
         ours_text = fmt_s(ours) + (f" (×{ours / base_ours:.1f})" if ours and base_ours else "")
         off_text = fmt_s(off) + (f" (×{off / base_off:.1f})" if off and base_off else "")
         ratio = f"{ours / off:.2f}×" if ours and off else "—"
-        rows.append(Row(f"growth {label}", ours_text if row.ours.ok else f"FAILED ({row.ours.first_error})",
-                        off_text, ratio))
+        rows.append(
+            Row(f"growth {label}", ours_text if row.ours.ok else f"FAILED ({row.ours.first_error})", off_text, ratio)
+        )
     if len(points) >= 2:
         sizes = [row.size_bytes for _, row in points]
 
@@ -104,11 +134,28 @@ def growth_rows(points: list[tuple[str, ReduceRow]]) -> list[Row]:
             my = sum(y for _, y in pairs) / len(pairs)
             return sum((x - mx) * (y - my) for x, y in pairs) / sum((x - mx) ** 2 for x, _ in pairs)
 
-        e_ours = exponent([row.ours.wall if row.ours.ok else None for _, row in points])
-        e_off = exponent([row.official.wall if row.official and row.official.ok else None for _, row in points])
-        rows.append(Row("growth exponent, fit over 1×–4× (1 = linear)", "n/a" if e_ours is None else f"{e_ours:.2f}",
-                        "n/a" if e_off is None else f"{e_off:.2f}", "—", "near-linear",
-                        "" if e_ours is None else ("met" if e_ours <= 1.2 else "MISSED")))
+        def fit(pick: str, who: str) -> float | None:
+            values: list[float | None] = []
+            for _, row in points:
+                series = row.ours if who == "ours" else row.official
+                values.append(getattr(series, pick) if series is not None and series.ok else None)
+            return exponent(values)
+
+        def text(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:.2f}"
+
+        for pick, name in (("wall", "wall time"), ("cpu", "CPU time")):
+            e_ours, e_off = fit(pick, "ours"), fit(pick, "official")
+            rows.append(
+                Row(
+                    f"growth exponent, {name} fit over 1×–4× (1 = linear)",
+                    text(e_ours),
+                    text(e_off),
+                    "—",
+                    "near-linear",
+                    "" if e_ours is None else ("met" if e_ours <= 1.2 else "MISSED"),
+                )
+            )
     return rows
 
 
@@ -148,8 +195,10 @@ def main(argv: list[str] | None = None) -> int:
             if not_ready:
                 rows.append(Row("reduce", not_ready))
             else:
-                for name, bundle, runs in (("long_session", long_session, args.runs),
-                                           ("large", large, args.large_runs)):
+                for name, bundle, runs in (
+                    ("long_session", long_session, args.runs),
+                    ("large", large, args.large_runs),
+                ):
                     if bundle is None or not (bundle / "manifest.json").is_file():
                         rows.append(Row(f"reduce {name}", "skipped (bundle not found)"))
                         continue
@@ -175,43 +224,54 @@ def main(argv: list[str] | None = None) -> int:
                     else:
                         result = runner.compare(f"prefix{fraction}", bundle, runs, check_output=False)
                     result.size_bytes = describe(bundle).size_bytes
-                    points.append((f"{int(fraction * 4)}× ({label('large prefix', bundle).split('(', 1)[1]}",
-                                   result))
+                    points.append((f"{int(fraction * 4)}× ({label('large prefix', bundle).split('(', 1)[1]}", result))
                     raw[f"growth_{fraction}"] = _raw(result)
                 rows.extend(growth_rows(points))
-                notes.append("growth: 1×/2×/4× are prefixes of the large trace cut at ¼, ½ and all of its bytes "
-                             "(a prefix is what a reader sees while Codex is still writing)")
+                notes.append(
+                    "growth: 1×/2×/4× are prefixes of the large trace cut at ¼, ½ and all of its bytes "
+                    "(a prefix is what a reader sees while Codex is still writing)"
+                )
 
-        if "app" in args.sections:
+        if "app" in args.sections and large is None and not (long_session / "manifest.json").is_file():
+            rows.append(Row("app", "skipped (neither the large trace nor long_session found)"))
+        elif "app" in args.sections:
             print("[bench] app + session", file=sys.stderr)
-            app_rows, app_raw, app_notes = app_bench.run(large or long_session, "large" if large else "long_session",
-                                                         workdir)
+            app_rows, app_raw, app_notes = app_bench.run(
+                large or long_session, "large" if large else "long_session", workdir
+            )
             rows.extend(app_rows)
             notes.extend(app_notes)
             raw["app"] = app_raw
 
         if "follow" in args.sections:
             print("[bench] follow latency", file=sys.stderr)
-            follow_rows, follow_raw, follow_notes = follow_bench.run(long_session, workdir)
+            follow_source = long_session if (long_session / "manifest.json").is_file() else largest_sample()
+            follow_rows, follow_raw, follow_notes = follow_bench.run(follow_source, workdir)
             rows.extend(follow_rows)
             notes.extend(follow_notes)
             raw["follow"] = follow_raw
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
-    noisy = [f"{key} {who} {min(x['wall_s'] for x in series):.2f}–{max(x['wall_s'] for x in series):.2f} s"
-             for key, value in raw.items() if isinstance(value, dict) and "ours" in value
-             for who in ("ours", "official") if (series := value.get(who))
-             and min(x["wall_s"] for x in series) > 0
-             and max(x["wall_s"] for x in series) / min(x["wall_s"] for x in series) > 1.3]
+    noisy = [
+        f"{key} {who} {min(x['wall_s'] for x in series):.2f}–{max(x['wall_s'] for x in series):.2f} s"
+        for key, value in raw.items()
+        if isinstance(value, dict) and "ours" in value
+        for who in ("ours", "official")
+        if (series := value.get(who))
+        and min(x["wall_s"] for x in series) > 0
+        and max(x["wall_s"] for x in series) / min(x["wall_s"] for x in series) > 1.3
+    ]
     if noisy:
         notes.append("noisy series (max/min > 1.3; other load on the machine?): " + "; ".join(noisy))
     elapsed = time.perf_counter() - started
     load = ""
     if hasattr(os, "getloadavg"):
         load = f"; load average at start {load_at_start:.2f}"
-    header = (f"Machine: {raw['machine']}{load}\nRevision: {raw['revision']}; runs: {args.runs} (long_session), "
-              f"{args.large_runs} (large); medians; whole processes, runs alternated; suite took {elapsed:.0f} s")
+    header = (
+        f"Machine: {raw['machine']}{load}\nRevision: {raw['revision']}; runs: {args.runs} (long_session), "
+        f"{args.large_runs} (large); medians; whole processes, runs alternated; suite took {elapsed:.0f} s"
+    )
     text = "\n".join([header, "", render(rows), "", *[f"- {n}" for n in notes]])
     print(text)
     if args.markdown:
@@ -221,14 +281,28 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def largest_sample() -> Path:
+    """Fallback follow source when the corpus is absent: the biggest bundle in sample_traces/."""
+    samples = [p.parent for p in (REPO_ROOT / "sample_traces").glob("*/trace.jsonl")]
+    if not samples:
+        return REPO_ROOT / "sample_traces" / "missing"
+    return max(samples, key=lambda p: (p / "trace.jsonl").stat().st_size)
+
+
 def _raw(row: ReduceRow) -> dict[str, object]:
     def series(s: object) -> object:
         if s is None:
             return None
-        return [{"wall_s": x.wall_s, "peak_rss_kb": x.peak_rss_kb, "rc": x.returncode} for x in s.samples]
+        return [
+            {"wall_s": x.wall_s, "cpu_s": x.cpu_s, "peak_rss_kb": x.peak_rss_kb, "rc": x.returncode} for x in s.samples
+        ]
 
-    return {"bundle": str(row.bundle), "ours": series(row.ours), "official": series(row.official),
-            "same_output": row.same_output}
+    return {
+        "bundle": str(row.bundle),
+        "ours": series(row.ours),
+        "official": series(row.official),
+        "same_output": row.same_output,
+    }
 
 
 if __name__ == "__main__":

@@ -68,8 +68,11 @@ def time_views(session: object, thread_id: str, total: int, rng: random.Random, 
         rows = views.build_timeline(session)
         out["views_timeline_s"] = time.perf_counter() - begin
         out["views_timeline_rows"] = len(rows)
-    per_position = [getattr(views, name) for name in ("build_context", "composition", "selected_call",
-                                                      "previous_call") if hasattr(views, name)]
+    per_position = [
+        getattr(views, name)
+        for name in ("build_context", "composition", "selected_call", "previous_call")
+        if hasattr(views, name)
+    ]
     if not per_position:
         return out
     samples: list[float] = []
@@ -89,10 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.session_probe")
     parser.add_argument("bundle")
     parser.add_argument("--positions", type=int, default=200)
-    parser.add_argument("--reducer-at", type=int, default=6, help="random reducer_at jumps to time")
+    parser.add_argument("--reducer-at", type=int, default=3, help="random reducer_at jumps to time")
     parser.add_argument("--t0", type=float, default=None, help="time.monotonic() when the parent started us")
-    parser.add_argument("--first-budget", type=float, default=0.25,
-                        help="seconds of loading before the first screen (what a progressive viewer would do)")
+    parser.add_argument(
+        "--first-budget",
+        type=float,
+        default=0.25,
+        help="seconds of loading before the first screen (what a progressive viewer would do)",
+    )
     args = parser.parse_args(argv)
     t0 = args.t0 if args.t0 is not None else T_IMPORT
     out: dict[str, object] = {}

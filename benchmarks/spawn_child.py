@@ -20,7 +20,12 @@ def main() -> None:
     wall = time.perf_counter() - start
     # ru_maxrss is in kilobytes on Linux, bytes on macOS.
     peak_kb = usage.ru_maxrss // 1024 if sys.platform == "darwin" else usage.ru_maxrss
-    out = {"wall_s": wall, "peak_rss_kb": peak_kb, "returncode": os.waitstatus_to_exitcode(status)}
+    out = {
+        "wall_s": wall,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_rss_kb": peak_kb,
+        "returncode": os.waitstatus_to_exitcode(status),
+    }
     sys.stdout.write(json.dumps(out))
 
 

@@ -74,16 +74,24 @@ def machine() -> str:
         orjson_version = f", orjson {orjson.__version__}"
     except ImportError:
         orjson_version = ""
-    return (f"{cpu}, {os.cpu_count()} CPUs{mem}; {platform.system()} {platform.release()}; "
-            f"Python {sys.version.split()[0]}{orjson_version}")
+    return (
+        f"{cpu}, {os.cpu_count()} CPUs{mem}; {platform.system()} {platform.release()}; "
+        f"Python {sys.version.split()[0]}{orjson_version}"
+    )
 
 
 def git_revision(repo: str) -> str:
     try:
-        out = subprocess.run(["git", "-C", repo, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False,
-                             timeout=10)
-        dirty = subprocess.run(["git", "-C", repo, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10, check=False)
+        out = subprocess.run(
+            ["git", "-C", repo, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False, timeout=10
+        )
+        dirty = subprocess.run(
+            ["git", "-C", repo, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
         return out.stdout.strip() + (" (+ uncommitted changes)" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "?"

@@ -317,6 +317,20 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert os.access(REPO / ".ci" / "run", os.X_OK)
 
 
+def test_without_a_terminal_the_app_modes_print_a_summary(tmp_path: Path) -> None:
+    result = run()  # stdin/stdout are pipes: a full-screen app would hang a script
+    assert result.returncode == 0 and "tools_multiturn_appserver" in result.stderr
+    assert "inference calls" in result.stdout
+    result = run(str(SAMPLES))  # a folder of bundles: the one that started last
+    newest = max(
+        (json.loads((path / "manifest.json").read_text())["started_at_unix_ms"], path.name)
+        for path in SAMPLES.iterdir()
+        if (path / "manifest.json").is_file()
+    )[1]
+    assert result.returncode == 0 and f"trace {newest}" in result.stdout
+    assert_one_line_error(run(str(tmp_path)), 1)  # no bundle in an empty folder
+
+
 def test_no_argument_mode_finds_the_bundled_sample() -> None:
     from trace_viewer.samples import DEFAULT_SAMPLE, sample_names, sample_path
 

@@ -7,6 +7,7 @@ rules (Responses ids, accepted history, agent-message receipts) as tiny bundles.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +62,9 @@ def test_request_snapshot_reuses_history_but_not_new_identical_items(tmp_path: P
     assert reducer.snapshots[ROOT] == second
 
 
-def test_response_items_join_the_thread_and_the_live_snapshot(tmp_path: Path) -> None:
-    bundle = started(tmp_path)
+@pytest.mark.parametrize("schema_version", [1, 2])
+def test_response_items_join_the_live_snapshot(tmp_path: Path, schema_version: int) -> None:
+    bundle = started(tmp_path, schema_version)
     output = {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "tests passed"}]}
     bundle.inference("inf-1", "turn-1", [message("user", "run tests")], [output])
     reducer = bundle.reduce()
@@ -70,8 +72,11 @@ def test_response_items_join_the_thread_and_the_live_snapshot(tmp_path: Path) ->
     inference = call(reducer, "inf-1")
     expected = inference["request_item_ids"] + inference["response_item_ids"]
     assert len(inference["response_item_ids"]) == 1
-    assert reducer.rollout["threads"][ROOT]["conversation_item_ids"] == expected
     assert reducer.live_context(ROOT) == expected
+    # Schema 1's transcript is every sighting; schema 2's waits for acceptance (see the
+    # "accepted history" section below).
+    transcript = expected if schema_version == 1 else inference["request_item_ids"]
+    assert reducer.rollout["threads"][ROOT]["conversation_item_ids"] == transcript
     response_item = items_of(reducer)[inference["response_item_ids"][0]]
     assert response_item["produced_by"] == [{"type": "inference", "inference_call_id": "inf-1"}]
     assert response_item["body"]["parts"] == [{"type": "text", "text": "tests passed"}]
@@ -540,6 +545,320 @@ def test_mismatched_receipts_are_faults(tmp_path: Path, receipt: dict[str, Any],
     assert reducer.fault.message == message_text
 
 
+# ----- schema 2: the thread transcript is accepted history ------------------------------------------------
+# Each rule below was established by running the official 0.169.0 reducer on a hand-made bundle;
+# the experiment name (docs/REDUCER-NOTES.md, "Thread transcripts") is in each test's docstring.
+
+
+def assistant(text: str, item_id: str | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": text}]}
+    if item_id is not None:
+        item["id"] = item_id
+    return item
+
+
+def accept(bundle: BundleBuilder, responses_id: str, thread: str = ROOT, turn: str = "turn-1") -> int:
+    return bundle.add({"type": "history_item_accepted", "item_id": responses_id}, thread=thread, turn=turn)
+
+
+def transcript(reducer: Reducer, thread: str = ROOT) -> list[int]:
+    """The thread's conversation_item_ids as ordinals, for short assertions."""
+    return [int(item_id.split(":")[1]) for item_id in reducer.rollout["threads"][thread]["conversation_item_ids"]]
+
+
+def test_unaccepted_response_output_stays_out_of_the_transcript(tmp_path: Path) -> None:
+    """Experiments `plain`, `accept_only_b`: only the accepted output item joins; the other
+    still exists, is the call's response item and part of the live snapshot."""
+    bundle = started(tmp_path)
+    bundle.inference("inf-1", "turn-1", [message("user", "go")], [assistant("A", "a"), assistant("B", "b")])
+    accept(bundle, "b")
+    reducer = bundle.reduce()
+
+    assert reducer.fault is None
+    assert transcript(reducer) == [1, 3]
+    assert call(reducer, "inf-1")["response_item_ids"] == ["conversation_item:2", "conversation_item:3"]
+    assert reducer.live_context(ROOT) == ["conversation_item:1", "conversation_item:2", "conversation_item:3"]
+    assert "accepted_seq" not in items_of(reducer)["conversation_item:2"]
+
+
+def test_request_items_are_history_without_acceptance(tmp_path: Path) -> None:
+    """Experiment `request_items` (and corpus base instructions): every request input item joins."""
+    bundle = started(tmp_path)
+    bundle.inference("inf-1", "turn-1", [message("user", "go", item_id="msg-never-accepted"), message("user", "two")])
+    reducer = bundle.reduce()
+    assert transcript(reducer) == [1, 2]
+
+
+def test_late_acceptance_inserts_at_the_creation_position(tmp_path: Path) -> None:
+    """Experiments `accept_b_then_a`, `late_accept` (vs `late_accept_base`): acceptance order and
+    later items do not move an item; the transcript stays in creation order."""
+    bundle = started(tmp_path)
+    bundle.inference("inf-1", "turn-1", [message("user", "go")], [assistant("A", "a"), assistant("B", "b")])
+    bundle.inference("inf-2", "turn-1", [message("user", "go"), assistant("B", "b"), message("user", "more")])
+    before = bundle.reduce()
+    accept(bundle, "a")
+    after = bundle.reduce()
+
+    assert transcript(before) == [1, 3, 4]
+    assert transcript(after) == [1, 2, 3, 4]
+
+
+def test_acceptance_before_the_response_admits_the_output(tmp_path: Path) -> None:
+    """Experiment `accept_before_response`: the stamp is known at creation, so the item joins at once."""
+    bundle = started(tmp_path)
+    bundle.inference("inf-1", "turn-1", [message("user", "go")])
+    accept(bundle, "a")
+    accept(bundle, "b")
+    bundle.add(
+        {
+            "type": "inference_completed",
+            "inference_call_id": "inf-1",
+            "response_id": "resp-1",
+            "upstream_request_id": None,
+            "response_payload": Payload(
+                "inference_response",
+                {
+                    "response_id": "resp-1",
+                    "token_usage": None,
+                    "output_items": [assistant("A", "a"), assistant("B", "b")],
+                },
+            ),
+        },
+        thread=ROOT,
+        turn="turn-1",
+    )
+    assert transcript(bundle.reduce()) == [1, 2, 3]
+
+
+def test_resending_output_in_a_full_request_admits_it(tmp_path: Path) -> None:
+    """Experiments `resent_b_only`, `not_accepted_then_resent`: a re-sent item is a request item."""
+    bundle = started(tmp_path)
+    bundle.inference("inf-1", "turn-1", [message("user", "go")], [assistant("A", "a"), assistant("B", "b")])
+    bundle.inference("inf-2", "turn-1", [message("user", "go"), assistant("B", "b"), message("user", "more")])
+    reducer = bundle.reduce()
+    assert transcript(reducer) == [1, 3, 4]
+
+
+def test_resent_with_changed_content_leaves_the_original_out(tmp_path: Path) -> None:
+    """Experiments `changed_resend`, `changed_resend_acc`: the edited re-send is a new item; the
+    original joins only through an acceptance of the shared Responses id."""
+    bundle = started(tmp_path)
+    bundle.inference("inf-1", "turn-1", [message("user", "go")], [assistant("A", "a")])
+    bundle.inference("inf-2", "turn-1", [message("user", "go"), assistant("A edited", "a"), message("user", "more")])
+    unaccepted = bundle.reduce()
+    accept(bundle, "a")
+    accepted = bundle.reduce()
+
+    assert transcript(unaccepted) == [1, 3, 4]
+    assert transcript(accepted) == [1, 2, 3, 4]
+
+
+def test_incremental_request_admits_the_base_response(tmp_path: Path) -> None:
+    """Experiment `incremental`: the base call's output is part of the new request's items."""
+    bundle = started(tmp_path)
+    bundle.inference("inf-1", "turn-1", [message("user", "go")], [assistant("A", "a")])
+    bundle.inference("inf-2", "turn-1", {"previous_response_id": "resp-inf-1", "input": [message("user", "more")]})
+    assert transcript(bundle.reduce()) == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("event_type", "reason_field"), [("inference_failed", "error"), ("inference_cancelled", "reason")]
+)
+@pytest.mark.parametrize("accepted", [False, True])
+def test_partial_output_of_a_broken_stream_needs_acceptance(
+    tmp_path: Path, event_type: str, reason_field: str, accepted: bool
+) -> None:
+    """Experiments `failed_partial[_acc]`, `cancelled_partial[_acc]`."""
+    bundle = started(tmp_path)
+    bundle.inference("inf-1", "turn-1", [message("user", "go")])
+    partial = {"response_id": None, "token_usage": None, "output_items": [assistant("A", "a")]}
+    bundle.add(
+        {
+            "type": event_type,
+            "inference_call_id": "inf-1",
+            "upstream_request_id": None,
+            reason_field: "boom",
+            "partial_response_payload": Payload("inference_response", partial),
+        },
+        thread=ROOT,
+        turn="turn-1",
+    )
+    if accepted:
+        accept(bundle, "a")
+    reducer = bundle.reduce()
+    assert call(reducer, "inf-1")["response_item_ids"] == ["conversation_item:2"]
+    assert transcript(reducer) == ([1, 2] if accepted else [1])
+
+
+@pytest.mark.parametrize(
+    ("input_history", "expected"),
+    [
+        ([message("user", "go"), assistant("A", "a")], [1, 2, 3, 4]),  # `compaction`: input sighting admits 2
+        ([message("user", "go")], [1, 3, 4]),  # `compaction_omit`: 2 never joins
+        ([message("user", "go"), assistant("Z", "z")], [1, 3, 4, 5]),  # `compaction_newitem`
+    ],
+)
+def test_compaction_items_are_history(tmp_path: Path, input_history: list[Any], expected: list[int]) -> None:
+    """Compaction input items (reused or new), the marker and the replacement items all join."""
+    bundle = started(tmp_path)
+    bundle.inference("inf-1", "turn-1", [message("user", "go")], [assistant("A", "a")])
+    checkpoint = {"input_history": input_history, "replacement_history": [message("user", "summary", item_id="s1")]}
+    bundle.add(
+        {
+            "type": "compaction_installed",
+            "compaction_id": "cmp-1",
+            "checkpoint_payload": Payload("compaction_checkpoint", checkpoint),
+        },
+        thread=ROOT,
+        turn="turn-1",
+    )
+    assert transcript(bundle.reduce()) == expected
+
+
+@pytest.mark.parametrize(("accepting_thread", "expected"), [(None, [3]), (ROOT, [3]), ("thread-child", [3, 4])])
+def test_child_output_needs_acceptance_on_the_child_thread(
+    tmp_path: Path, accepting_thread: str | None, expected: list[int]
+) -> None:
+    """Experiments `child_none`, `child_acc_root`, `child_acc_child`: the envelope thread decides."""
+    bundle = started(tmp_path)
+    bundle.inference("inf-1", "turn-1", [message("user", "go")], [assistant("A", "a")])
+    accept(bundle, "a")
+    bundle.thread("thread-child", "/root/child")
+    bundle.turn("turn-c", "thread-child")
+    bundle.inference("inf-c", "turn-c", [message("user", "task")], [assistant("C", "c")], thread_id="thread-child")
+    if accepting_thread is not None:
+        accept(bundle, "c", thread=accepting_thread, turn="turn-1" if accepting_thread == ROOT else "turn-c")
+    reducer = bundle.reduce()
+    assert transcript(reducer) == [1, 2]
+    assert transcript(reducer, "thread-child") == expected
+
+
+def test_late_acceptances_across_threads_keep_each_transcript_in_order(tmp_path: Path) -> None:
+    """Experiment `interleave`."""
+    bundle = started(tmp_path)
+    bundle.thread("thread-child", "/root/child")
+    bundle.turn("turn-c", "thread-child")
+    bundle.inference("inf-1", "turn-1", [message("user", "go")], [assistant("A", "a"), assistant("B", "b")])
+    bundle.inference(
+        "inf-c",
+        "turn-c",
+        [message("user", "task")],
+        [assistant("C", "c"), assistant("D", "d")],
+        thread_id="thread-child",
+    )
+    bundle.inference("inf-2", "turn-1", [message("user", "go"), message("user", "next")], [assistant("E", "e")])
+    for responses_id in ("e", "b", "a"):
+        accept(bundle, responses_id)
+    accept(bundle, "d", thread="thread-child", turn="turn-c")
+    reducer = bundle.reduce()
+    assert transcript(reducer) == [1, 2, 3, 7, 8]
+    assert transcript(reducer, "thread-child") == [4, 6]
+
+
+def test_receipt_for_existing_unaccepted_output_admits_it(tmp_path: Path) -> None:
+    """Experiments `receipt_late`, `receipt_late_none`: the receipt stamps the existing item."""
+    delivered = agent_message("am-1", "hi")
+    bundle = started(tmp_path)
+    bundle.inference("inf-1", "turn-1", [message("user", "go")], [delivered])
+    without_receipt = bundle.reduce()
+    bundle.add(
+        {
+            "type": "history_item_accepted",
+            "item_id": "am-1",
+            "agent_message_payload": Payload("protocol_event", delivered),
+        },
+        thread=ROOT,
+        turn="turn-1",
+    )
+    with_receipt = bundle.reduce()
+    assert transcript(without_receipt) == [1]
+    assert transcript(with_receipt) == [1, 2]
+    assert len(items_of(with_receipt)) == 2
+
+
+def test_only_the_transcript_drops_unaccepted_output(tmp_path: Path) -> None:
+    """Experiments `tool_none`, `tool_output_only`: the tool call still names its call item."""
+    bundle = started(tmp_path)
+    bundle.inference("inf-1", "turn-1", [message("user", "go")], [function_call("call-1", "{}", "fc-1")])
+    bundle.add(
+        {
+            "type": "tool_call_started",
+            "tool_call_id": "tool-1",
+            "model_visible_call_id": "call-1",
+            "code_mode_runtime_tool_id": None,
+            "requester": {"type": "model"},
+            "kind": {"type": "other", "name": "shell"},
+            "summary": {"type": "generic", "label": "shell", "input_preview": None, "output_preview": None},
+            "invocation_payload": None,
+        },
+        thread=ROOT,
+        turn="turn-1",
+    )
+    output = {"type": "function_call_output", "call_id": "call-1", "output": "ok"}
+    bundle.inference("inf-2", "turn-1", [message("user", "go"), output])
+    reducer = bundle.reduce()
+
+    assert transcript(reducer) == [1, 3]
+    tool = reducer.rollout["tool_calls"]["tool-1"]
+    assert tool["model_visible_call_item_ids"] == ["conversation_item:2"]
+    assert tool["model_visible_output_item_ids"] == ["conversation_item:3"]
+    assert items_of(reducer)["conversation_item:2"]["produced_by"] == [
+        {"type": "inference", "inference_call_id": "inf-1"}
+    ]
+
+
+def test_agent_deliveries_are_found_among_unaccepted_output(tmp_path: Path) -> None:
+    """Experiments `edge_after`, `edge_two`: a result edge observed later targets the first matching
+    delivery the thread saw, even one the transcript leaves out."""
+    delivery = json.dumps({"author": "/root/child", "recipient": "/root", "content": "done", "trigger_turn": False})
+    bundle = started(tmp_path)
+    bundle.thread("thread-child", "/root/child")
+    bundle.turn("turn-c", "thread-child")
+    bundle.inference("inf-1", "turn-1", [message("user", "go")], [assistant(delivery, "m1")])
+    bundle.inference("inf-2", "turn-1", [message("user", "again")], [assistant(delivery, "m2")])
+    accept(bundle, "m2")
+    bundle.add(
+        {
+            "type": "agent_result_observed",
+            "edge_id": "edge-1",
+            "child_thread_id": "thread-child",
+            "child_codex_turn_id": "turn-c",
+            "parent_thread_id": ROOT,
+            "message": "done",
+            "carried_payload": None,
+        },
+        thread=ROOT,
+        turn="turn-1",
+    )
+    reducer = bundle.reduce()
+    assert transcript(reducer) == [1, 3, 4]
+    edge = reducer.rollout["interaction_edges"]["edge-1"]
+    assert edge["target"] == {"type": "conversation_item", "item_id": "conversation_item:2"}
+
+
+@pytest.mark.skipif(
+    not (Path("/work/shared/corpus") / "compaction_local_manual").is_dir(), reason="corpus not available"
+)
+def test_corpus_case_without_acceptances(tmp_path: Path) -> None:
+    """Experiment `strip_all` on compaction_local_manual: with every history_item_accepted removed,
+    the official transcript loses the unaccepted response items 8, 9, 17 and 18."""
+    source = Path("/work/shared/corpus/compaction_local_manual")
+    events = [json.loads(line) for line in (source / "trace.jsonl").read_text().splitlines() if line.strip()]
+    kept = [event for event in events if event["payload"]["type"] != "history_item_accepted"]
+    for seq, event in enumerate(kept, start=1):
+        event["seq"] = seq
+    bundle_dir = tmp_path / "bundle"
+    bundle_dir.mkdir()
+    (bundle_dir / "manifest.json").write_text((source / "manifest.json").read_text())
+    shutil.copytree(source / "payloads", bundle_dir / "payloads")  # links out of a bundle are refused
+    (bundle_dir / "trace.jsonl").write_text("".join(json.dumps(event) + "\n" for event in kept))
+    reducer = reduce_bundle(bundle_dir)
+
+    assert reducer.fault is None
+    assert len(items_of(reducer)) == 18
+    assert transcript(reducer, reducer.rollout["root_thread_id"]) == [1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 16]
+
+
 # ----- json body summaries ------------------------------------------------------------------------------
 
 
@@ -600,7 +919,7 @@ def test_non_json_arguments_stay_text_and_float_values_keep_their_literal(tmp_pa
 # ----- corpus ---------------------------------------------------------------------------------------------
 
 CORPORA = [Path("/work/shared/corpus"), Path("/work/shared/corpus-schema1")]
-SECTIONS = ("conversation_items", "inference_calls", "compactions", "compaction_requests")
+SECTIONS = ("conversation_items", "inference_calls", "compactions", "compaction_requests", "threads")
 CASES = sorted(
     case for root in CORPORA if root.is_dir() for case in root.iterdir() if (case / "expected_state.json").exists()
 )

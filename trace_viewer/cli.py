@@ -120,7 +120,18 @@ def cmd_reduce(args: argparse.Namespace) -> int:
             raise CliError(f"cannot write {args.output}: {error.strerror or error}") from None
     if fault is not None:
         _say(f"partial state up to the fault: {fault_line(bundle, fault)}")
+    _warn(replay)
     return 0
+
+
+def _warn(replay: Replay) -> None:
+    """Bundle warnings (a newer schema, skipped events) on stderr: the output is still usable."""
+    for warning in replay.bundle.warnings if replay.bundle is not None else []:
+        _say(f"warning: {warning}")
+    skipped = replay.reducer.skipped_events
+    if skipped:
+        kinds = ", ".join(sorted({kind for _, kind in skipped}))
+        _say(f"warning: skipped {len(skipped)} events of unknown types ({kinds}), first at seq {skipped[0][0]}")
 
 
 # ----- context ---------------------------------------------------------------------------------
@@ -152,6 +163,7 @@ def cmd_context(args: argparse.Namespace) -> int:
              f"{fault_line(bundle, fault)}")
     elif args.seq is not None and reducer.events_applied < args.seq:
         _say(f"note: the trace has only {reducer.events_applied} events; showing the context after the last one")
+    _warn(replay)
     items = context.items_for(rollout, item_ids)
     render = {"json": context.to_json, "text": context.to_text, "markdown": context.to_markdown}[args.format]
     output = render(items)
@@ -209,18 +221,21 @@ def cmd_open(args: argparse.Namespace) -> int:
             raise CliError("--follow needs a bundle or trace root (or CODEX_ROLLOUT_TRACE_ROOT set)", EXIT_USAGE)
     if path is not None and not Path(path).exists():
         raise CliError(f"no such bundle or trace root: {path}")
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        # A full-screen app needs a terminal; in a pipe or a script, answer with the summary instead of hanging.
+        return _open_without_app(path, "not a terminal")
     try:
         from trace_viewer.app import run  # type: ignore[attr-defined]
     except ImportError as error:
         missing = getattr(error, "name", None) or ""
         if not missing.startswith(("textual", "trace_viewer.app")):
             raise
-        return _open_without_app(path)
+        return _open_without_app(path, "the interactive viewer is not available")
     return int(run(path, follow) or 0)
 
 
-def _open_without_app(path: str | None) -> int:
-    """Until the UI is available: print the summary of the bundle (or of the bundled sample)."""
+def _open_without_app(path: str | None, reason: str) -> int:
+    """Without the UI (no terminal, or no Textual): print the summary of the bundle or the bundled sample."""
     from trace_viewer.samples import sample_path
 
     if path is None:
@@ -229,13 +244,13 @@ def _open_without_app(path: str | None) -> int:
             raise CliError("no bundle given and no sample bundle installed")
         bundle = sample
     else:
-        from trace_viewer.bundle import find_bundle_dirs
+        from trace_viewer.bundle.discovery import newest_bundle
 
-        bundles = find_bundle_dirs(path)
-        if not bundles:
+        newest = newest_bundle(path)
+        if newest is None:
             raise CliError(f"no trace bundle in {path}")
-        bundle = bundles[-1] if len(bundles) > 1 else bundles[0]
-    _say(f"the interactive viewer is not available; summary of {bundle}")
+        bundle = newest
+    _say(f"{reason}; summary of {bundle}")
     print_summary(bundle, _replay(bundle))
     return 0
 

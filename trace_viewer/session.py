@@ -444,6 +444,18 @@ class ReplaySession:
         index = bisect_right(versions, seq, key=lambda version: version[0]) - 1
         return versions[index][1] if index >= 0 else None
 
+    def first_in_context(self, item_id: str) -> int | None:
+        """The first position at which an item is in its thread's live context (None if never)."""
+        item = self.rollout["conversation_items"].get(item_id)
+        track = self._contexts.get(item["thread_id"]) if item else None
+        if track is None:
+            return None
+        start = max(0, bisect_right(track.seqs, self._first_seq.get(item_id, 0)) - 1)
+        for index in range(start, len(track.seqs)):
+            if item_id in track.frames[index]:
+                return track.seqs[index]
+        return None
+
     def first_seq(self, object_id: str) -> int | None:
         """The event that first created or touched this object."""
         return self._first_seq.get(object_id)

@@ -117,6 +117,12 @@ def summarize(replay: Replay) -> Summary:
     if replay.bundle is not None:
         for warning in replay.bundle.warnings:
             summary.rows.append(("warning", warning))
+    if reducer.skipped_events:
+        first_seq, _ = reducer.skipped_events[0]
+        kinds = ", ".join(sorted({kind for _, kind in reducer.skipped_events}))
+        summary.rows.append(
+            ("warning", f"skipped {len(reducer.skipped_events)} events of unknown types ({kinds}), first at seq {first_seq}")
+        )
 
     for thread_id, thread in rollout["threads"].items():
         summary.threads.append(

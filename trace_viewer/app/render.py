@@ -316,30 +316,30 @@ def timeline_label(
 
 
 def usage_lines(call: dict[str, Any] | None, palette: Palette, *, ended: bool) -> Text:
+    """Two rows: which call and its tokens; request/response sizes."""
     out = Text()
     if call is None:
         out.append("No model call on this thread yet.", palette["meta"])
         return out
-    out.append("model call ", palette["meta"])
-    out.append(short_id(call["inference_call_id"], 12))
-    out.append(f"  {safe_line(call.get('model'))} via {safe_line(call.get('provider_name'))}", palette["meta"])
+    out.append("call ", palette["meta"])
+    out.append(short_id(call["inference_call_id"]), palette["thread"])
+    out.append(f" {safe_line(call.get('model'))}", palette["meta"])
     usage = call.get("usage") if ended else None
-    out.append("\n")
     if not usage:
-        out.append("tokens: " + ("running…" if not ended else "not reported"), palette["meta"])
+        out.append("  tokens: " + ("running…" if not ended else "not reported"), palette["meta"])
     else:
-        out.append("input ", palette["meta"])
-        out.append(tokens_text(usage.get("input_tokens")))
-        out.append("  cached ", palette["meta"])
-        out.append(tokens_text(usage.get("cached_input_tokens")))
-        out.append("  output ", palette["meta"])
-        out.append(tokens_text(usage.get("output_tokens")))
-        out.append("  reasoning ", palette["meta"])
-        out.append(tokens_text(usage.get("reasoning_output_tokens")))
+        for label, key in (
+            ("in", "input_tokens"),
+            ("cached", "cached_input_tokens"),
+            ("out", "output_tokens"),
+            ("reasoning", "reasoning_output_tokens"),
+        ):
+            out.append(f"  {label} ", palette["meta"])
+            out.append(tokens_text(usage.get(key)))
     out.append("\n")
+    responses = len(call.get("response_item_ids") or []) if ended else 0
     out.append(
-        f"request {len(call.get('request_item_ids') or [])} items · response "
-        f"{len(call.get('response_item_ids') or []) if ended else 0} items",
+        f"request {len(call.get('request_item_ids') or [])} items → response {responses} items",
         palette["meta"],
     )
     return out

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,58 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# orjson >= 3.9.15 refuses input nested deeper than 1024 levels. Older versions recurse without
+# limit and overflow the C stack (a segfault, not an exception) at ~100 000 levels, so for them
+# nesting is checked before parsing, against a limit far below the crash and far above real data.
+OLD_ORJSON_MAX_DEPTH = 10_000
+_BRACKETS_ONLY = bytes(b for b in range(256) if b not in b"[]{}")
+_SQUARE = bytes.maketrans(b"{}", b"[]")
+_RUNS = re.compile(rb"\[+|\]+")
+
+
+def _orjson_limits_depth() -> bool:
+    try:
+        orjson.loads(b"[" * 1100 + b"]" * 1100)
+    except orjson.JSONDecodeError:
+        return True
+    return False
+
+
+_CHECK_DEPTH = not _orjson_limits_depth()
+
+
+def _too_deep(raw: bytes, limit: int = OLD_ORJSON_MAX_DEPTH) -> bool:
+    """Whether the brackets in ``raw`` nest deeper than ``limit`` (a cheap, C-speed upper bound).
+
+    Brackets inside strings are counted too: at this limit only hostile input can trip it.
+    """
+    if len(raw) <= limit:
+        return False
+    brackets = raw.translate(_SQUARE, _BRACKETS_ONLY)
+    if len(brackets) <= limit:
+        return False
+    # Each pass removes the innermost pairs, one level of nesting: real data is gone in a few passes.
+    passes = 0
+    while passes < 32:
+        shorter = brackets.replace(b"[]", b"")
+        if not shorter:
+            return False
+        if len(shorter) == len(brackets):
+            break
+        brackets = shorter
+        passes += 1
+    # What is left is deep or unbalanced: walk its runs of `[` and `]`.
+    depth = peak = 0
+    for run in _RUNS.finditer(brackets):
+        width = run.end() - run.start()
+        if brackets[run.start()] == 0x5B:
+            depth += width
+            peak = max(peak, depth)
+        else:
+            depth = max(depth - width, 0)
+    return passes + peak > limit
+
+
 def parse_json_bytes(raw: bytes) -> Any:
     """Parse JSON like serde_json would: orjson first, Python's parser for numbers orjson cannot hold.
 
@@ -61,6 +114,8 @@ def parse_json_bytes(raw: bytes) -> Any:
     NaN/Infinity stay invalid, as in serde. Raises ``ValueError`` (orjson's
     message) when the bytes are not JSON.
     """
+    if _CHECK_DEPTH and _too_deep(raw):
+        raise ValueError(f"array and object recursion depth exceeded ({OLD_ORJSON_MAX_DEPTH} levels)")
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as error:

@@ -6,9 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from trace_viewer.bundle._files import describe_os_error, open_regular
+from trace_viewer.bundle.event_log import parse_json_bytes
 from trace_viewer.errors import BundleError
 
 MANIFEST_FILE = "manifest.json"
@@ -41,8 +40,8 @@ def load_manifest(bundle_dir: str | os.PathLike[str]) -> dict[str, Any]:
     if len(data) > MAX_MANIFEST_BYTES:
         raise BundleError(MANIFEST_FILE, "is too large to be a manifest")
     try:
-        manifest = orjson.loads(data)
-    except orjson.JSONDecodeError as error:
+        manifest = parse_json_bytes(data)  # guarded against nesting deep enough to crash the parser
+    except ValueError as error:
         raise BundleError(MANIFEST_FILE, f"invalid JSON ({error})") from None
     validate_manifest(manifest)
     return manifest
@@ -68,8 +67,8 @@ def manifest_warnings(manifest: dict[str, Any]) -> list[str]:
     if version not in KNOWN_SCHEMAS:
         return [
             (
-                f"trace schema {version} is newer than this viewer knows ({KNOWN_SCHEMAS[-1]}); "
-                "events it does not understand will stop replay"
+                f"trace schema {version} is newer than this viewer knows ({KNOWN_SCHEMAS[-1]}): "
+                f"reduced by schema {KNOWN_SCHEMAS[-1]} rules, events of unknown types skipped (shown raw)"
             )
         ]
     return []

@@ -28,7 +28,8 @@ class AgentThread(TypedDict):
     origin: dict[str, Any]
     execution: ExecutionWindow
     default_model: str | None
-    # Every item first observed in this thread, in transcript order (not the live context).
+    # The thread's transcript in creation order (not the live context). Schema 1: every item
+    # the thread saw. Schema 2: accepted history only (docs/REDUCER-NOTES.md).
     conversation_item_ids: list[str]
 
 

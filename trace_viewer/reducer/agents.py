@@ -459,10 +459,10 @@ class AgentReducer(ReducerBase):
         self, thread_id: str, message_author: str, message_content: str
     ) -> str | None:
         """First delivery item in the thread with this author and content that no edge claimed yet."""
-        thread = self.rollout["threads"].get(thread_id)
-        if thread is None:
+        if thread_id not in self.rollout["threads"]:
             return None
-        for item_id in thread["conversation_item_ids"]:
+        # Not the transcript: in schema 2 unaccepted response output is still searched.
+        for item_id in self.thread_seen_conversation_item_ids(thread_id):
             if item_id in self._agent_edge_target_items:
                 continue
             message = self.inter_agent_message_item(item_id)

@@ -11,10 +11,17 @@ in a full request it may otherwise reuse the first not-yet-used matching item
 anywhere in the previous snapshot; else a new item is minted. Content match is
 equality of ``normalize.content_key``, so the "anywhere" search is a dict lookup.
 Schema 2 also requires the Responses ids to agree when both sides have one.
+
+Thread transcripts (``thread.conversation_item_ids``) differ by schema. Schema 1
+lists every item the thread ever saw. Schema 2 lists the thread's accepted
+history: request and compaction items, receipt items, and response output only
+once it is accepted (or re-sent, which makes it a request item). The list stays
+in creation order however late an item qualifies (see docs/REDUCER-NOTES.md).
 """
 
 from __future__ import annotations
 
+from bisect import insort
 from typing import Any
 
 from trace_viewer.reducer.core import ReducerBase
@@ -65,6 +72,10 @@ class ConversationReducer(ReducerBase):
         self._call_id_keys: dict[tuple[str, str, str], dict[str, tuple[Any, ...]]] = {}
         # Membership mirror of each thread's conversation_item_ids.
         self._thread_item_sets: dict[str, set[str]] = {}
+        # Schema 2: every item the thread ever saw, accepted or not, in sighting order (the
+        # schema 1 transcript). Agent-edge delivery lookups search this, not the transcript.
+        self._thread_seen_item_ids: dict[str, list[str]] = {}
+        self._thread_seen_sets: dict[str, set[str]] = {}
         # Schema 2: (thread, responses id) -> items carrying it, first acceptance (wall, seq),
         # and items created from an agent-message receipt that await their first sighting.
         self._items_by_responses_id: dict[tuple[str, str], list[str]] = {}
@@ -152,7 +163,8 @@ class ConversationReducer(ReducerBase):
         thread_id = inference["thread_id"]
         items = self._load_items(response_payload, "output_items", output_items)
         snapshot = self.snapshots.get(thread_id, [])
-        # Model output is conversation as soon as it is produced, before any request re-sends it.
+        # Model output joins the live snapshot at once (the next request is matched against it),
+        # but the schema 2 transcript only takes it once accepted; see `_in_accepted_history`.
         item_ids = self.reconcile_conversation_items(
             items,
             thread_id,
@@ -163,7 +175,8 @@ class ConversationReducer(ReducerBase):
             APPEND_ONLY,
             None,
         )
-        self.append_thread_conversation_items(thread_id, item_ids)
+        self._record_seen_items(thread_id, item_ids)
+        self.append_thread_conversation_items(thread_id, [i for i in item_ids if self._in_accepted_history(i)])
         self.snapshots.setdefault(thread_id, []).extend(item_ids)
         self.note_context(thread_id)
 
@@ -414,19 +427,57 @@ class ConversationReducer(ReducerBase):
         _rewrite_in_order(item, updates)
 
     def append_thread_conversation_items(self, thread_id: str, item_ids: list[str]) -> None:
-        """Add first sightings to the thread's transcript (every item ever seen, in order)."""
+        """Add items to the thread's transcript once each.
+
+        Schema 1 appends in order of first sighting. Schema 2 admits items late (a response
+        item when it is accepted), yet keeps the list in creation order, so an item is put
+        at its ordinal's place; in practice that is almost always the end.
+        """
         thread = self.thread(thread_id)
+        self._record_seen_items(thread_id, item_ids)
         members = self._thread_item_sets.get(thread_id)
         if members is None:
             members = self._thread_item_sets[thread_id] = set(thread["conversation_item_ids"])
+        transcript: list[str] = thread["conversation_item_ids"]
+        in_creation_order = self.schema_version >= 2
         added = False
+        for item_id in item_ids:
+            if item_id in members:
+                continue
+            members.add(item_id)
+            if in_creation_order and transcript and _ordinal(item_id) < _ordinal(transcript[-1]):
+                insort(transcript, item_id, key=_ordinal)
+            else:
+                transcript.append(item_id)
+            added = True
+        if added:
+            self.note_updated(thread_id)
+
+    def _record_seen_items(self, thread_id: str, item_ids: list[str]) -> None:
+        """Schema 2: keep the full sighting list that the transcript no longer is."""
+        if self.schema_version < 2:
+            return
+        seen = self._thread_seen_item_ids.setdefault(thread_id, [])
+        members = self._thread_seen_sets.setdefault(thread_id, set())
         for item_id in item_ids:
             if item_id not in members:
                 members.add(item_id)
-                thread["conversation_item_ids"].append(item_id)
-                added = True
-        if added:
-            self.note_updated(thread_id)
+                seen.append(item_id)
+
+    def thread_seen_conversation_item_ids(self, thread_id: str) -> list[str]:
+        """Every item the thread saw, accepted or not, in order of first sighting (do not mutate).
+
+        Equal to the transcript in schema 1. In schema 2 it also holds response output that
+        was never accepted: the official reducer still finds agent deliveries among those.
+        """
+        if self.schema_version < 2:
+            thread = self.rollout["threads"].get(thread_id)
+            return thread["conversation_item_ids"] if thread is not None else []
+        return self._thread_seen_item_ids.get(thread_id, [])
+
+    def _in_accepted_history(self, item_id: str) -> bool:
+        """Whether response output belongs in the transcript yet: always in schema 1, once accepted in 2."""
+        return self.schema_version < 2 or "accepted_seq" in self.rollout["conversation_items"][item_id]
 
     # ----- schema 2: accepted history ---------------------------------------------------------
 
@@ -448,10 +499,13 @@ class ConversationReducer(ReducerBase):
         if key not in self._acceptances:
             stamp = (event["wall_time_unix_ms"], event["seq"])
             self._acceptances[key] = stamp
-            for item_id in self._items_by_responses_id.get(key, []):
+            stamped = self._items_by_responses_id.get(key, [])
+            for item_id in stamped:
                 item = self.rollout["conversation_items"][item_id]
                 _rewrite_in_order(item, {"accepted_at_unix_ms": stamp[0], "accepted_seq": stamp[1]})
                 self.note_updated(item_id)
+            # Response output waiting outside the transcript joins it now, at its creation place.
+            self.append_thread_conversation_items(thread_id, stamped)
         if receipt is not None and key not in self._items_by_responses_id:
             # The message is history before any request carries it: it gets its number now,
             # and the first later sighting of this id in the thread binds to it.
@@ -508,6 +562,11 @@ class _SnapshotSearch:
             ):
                 return candidate
         return None
+
+
+def _ordinal(item_id: str) -> int:
+    """N of `conversation_item:N`: ids are minted in creation order."""
+    return int(item_id[item_id.rindex(":") + 1 :])
 
 
 def _rewrite_in_order(item: dict[str, Any], updates: dict[str, Any]) -> None:

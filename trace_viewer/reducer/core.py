@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from trace_viewer.model import RolloutTrace, new_rollout
 from trace_viewer.model.session import MAP_KEYS
 from trace_viewer.reducer.errors import Fault, PayloadError, ReduceError
-from trace_viewer.reducer.events import check_envelope, check_payload, payload_refs
+from trace_viewer.reducer.events import EVENT_FIELDS, NEWEST_SCHEMA, check_envelope, check_payload, payload_refs
 
 
 class PayloadSource(Protocol):
@@ -70,6 +70,8 @@ class ReducerBase:
         self.snapshots: dict[str, list[str]] = {}
         self.next_conversation_item_ordinal = 1
         self.next_terminal_operation_ordinal = 1
+        # (seq, type) of events of a newer schema that this reducer does not know and skipped.
+        self.skipped_events: list[tuple[int, str]] = []
         self.init_concerns()
 
     def init_concerns(self) -> None:
@@ -135,18 +137,24 @@ class ReducerBase:
                 )
             payload = event["payload"]
             event_type = payload["type"]
-            check_payload(event_type, payload, self.schema_version)
+            # A schema newer than ours may add event types: skip those (the viewer shows them raw).
+            skip = self.schema_version > NEWEST_SCHEMA and event_type not in EVENT_FIELDS
+            if not skip:
+                check_payload(event_type, payload, self.schema_version)
             if event["seq"] != self.expected_seq:
                 raise ReduceError(f"missing or reordered trace event {self.expected_seq}")
             if event["rollout_id"] != self.rollout["rollout_id"]:
                 raise ReduceError("trace event belongs to another rollout")
             self.change = Change(event["seq"], event_type)
-            for ref in payload_refs(event_type, payload):
-                self.register_payload(ref)
-            handler = getattr(self, "on_" + event_type, None)
-            if handler is None:
-                raise ReduceError("raw trace event has no reducer implementation")
-            handler(event)
+            if skip:
+                self.skipped_events.append((event["seq"], event_type))
+            else:
+                for ref in payload_refs(event_type, payload):
+                    self.register_payload(ref)
+                handler = getattr(self, "on_" + event_type, None)
+                if handler is None:
+                    raise ReduceError("raw trace event has no reducer implementation")
+                handler(event)
         except PayloadError as error:
             self.fault = Fault(
                 error.reason if error.reason else str(error),

@@ -94,6 +94,10 @@ EVENT_FIELDS: dict[str, dict[str, str]] = {
     "other": {"kind": "str", "summary": "str", "payloads": "ref_list", "metadata": "any"},
 }
 
+# The newest schema whose events are all known here. Bundles of a newer schema are reduced by
+# its rules, and events of types it added are skipped rather than refused.
+NEWEST_SCHEMA = 2
+
 # Schema 1 had no acceptance/recording events and no `kind` on runtime starts.
 SCHEMA2_ONLY_EVENTS = frozenset({"history_item_accepted", "recording_completed", "thread_resumed"})
 

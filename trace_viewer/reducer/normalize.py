@@ -235,7 +235,11 @@ def summarize_json(value: Any, raw: RawValue | None = None) -> str:
         if raw is None:
             raise ReduceError("json value could not be summarised") from None
         out = []
-        _serialise(raw(), out, 0)
+        try:
+            _serialise(raw(), out, 0)
+        except _Unrepresentable:
+            # serde_json refuses JSON nested this deep when parsing: a fault, not a crash.
+            raise ReduceError(f"json value nests deeper than {JSON_MAX_DEPTH} levels (recursion limit exceeded)") from None
     return truncate_summary("".join(out))
 
 

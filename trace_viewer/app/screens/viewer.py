@@ -20,6 +20,7 @@ from textual.timer import Timer
 from textual.widgets import Footer
 
 from trace_viewer.app.commands import COMMANDS
+from trace_viewer.app.render import Palette, safe_line
 from trace_viewer.app.screens.help import HelpScreen
 from trace_viewer.app.screens.prompt import PromptScreen
 from trace_viewer.app.views import (
@@ -31,7 +32,7 @@ from trace_viewer.app.views import (
 )
 from trace_viewer.app.widgets.context import ContextPane
 from trace_viewer.app.widgets.inspector import InspectorPane
-from trace_viewer.app.widgets.lines import BlockList
+from trace_viewer.app.widgets.lines import COMPONENT_CLASSES, BlockList
 from trace_viewer.app.widgets.panels import EventBar, TraceHeader, UsagePane
 from trace_viewer.app.widgets.timeline import TimelinePane
 from trace_viewer.session import ReplaySession, SearchHit
@@ -41,6 +42,7 @@ LOAD_SLICE_SECONDS = 0.05
 # The first slice is longer: small bundles load completely before the first frame.
 FIRST_SLICE_SECONDS = 0.3
 FOLLOW_INTERVAL = 0.2
+REDRAW_SECONDS = 0.25
 
 _FILTER = re.compile(r"\b(role|kind|thread):(\S+)")
 
@@ -57,12 +59,15 @@ class Place:
 class ViewerScreen(Screen[None]):
     """One bundle, scrubbable event by event."""
 
+    COMPONENT_CLASSES: ClassVar[set[str]] = set(COMPONENT_CLASSES)
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(command.bind, command.action, command.title, show=command.footer) for command in COMMANDS
     ]
 
     def __init__(self, session: ReplaySession, *, follow: bool = False) -> None:
         super().__init__()
+        self.tv_palette: Palette | None = None
         self.session = session
         self.position = 0
         self.thread_id: str | None = None
@@ -115,13 +120,37 @@ class ViewerScreen(Screen[None]):
         else:
             self.loaded = True
         self._poll_timer = self.set_interval(FOLLOW_INTERVAL, self._poll, pause=not self.following)
+        self.watch(self.app, "theme", self._theme_changed, init=False)
         self.context.focus()
 
+    def _theme_changed(self) -> None:
+        # The stylesheet is re-applied after the theme changes; restyle once it has been.
+        self.call_after_refresh(self._restyle)
+
+    def _restyle(self) -> None:
+        """Named styles come from the theme: drop everything rendered with the old one."""
+        self._rich_style_cache.clear()
+        self.tv_palette = None
+        self.timeline.clear_cache()
+        self.context.clear_cache()
+        self.query_one(InspectorPane).clear_cache()
+        self.show()
+
     async def _load_rest(self) -> None:
-        """Progressive loading: a usable screen first, the rest in slices between frames."""
+        """Progressive loading: a usable screen first, the rest in slices between frames.
+
+        Panes are redrawn at most every ``REDRAW_SECONDS`` while loading; the
+        header's progress figure after every slice.
+        """
+        loop = asyncio.get_running_loop()
+        last = loop.time()
         while not self.session.done:
             self.session.load(budget_s=LOAD_SLICE_SECONDS)
-            self._after_load()
+            if loop.time() - last >= REDRAW_SECONDS:
+                self._after_load()
+                last = loop.time()
+            else:
+                self._show_header()
             await asyncio.sleep(0)
         self.loaded = True
         self._after_load()
@@ -162,13 +191,17 @@ class ViewerScreen(Screen[None]):
             out.append(f"hit {self.hit_index + 1}/{len(self.hits)}")
         return out
 
+    def _show_header(self) -> None:
+        session = self.session
+        loading = None if session.done else session.progress()
+        self.query_one(TraceHeader).show(session, self.position, self.thread_id, flags=self.flags(), loading=loading)
+
     def show(self) -> None:
         """Bring every pane to the current position and thread."""
         session = self.session
         self._rebuild_rows()
         position = self.position
-        loading = None if session.done else session.progress()
-        self.query_one(TraceHeader).show(session, position, self.thread_id, flags=self.flags(), loading=loading)
+        self._show_header()
         current = current_row_key(session, self.rows_by_object, position)
         self.timeline.update_view(self.rows, position, current, session.wall_ms_at(position))
         if self.thread_id is not None:
@@ -245,7 +278,7 @@ class ViewerScreen(Screen[None]):
             try:
                 seq = int(value.strip().lstrip("#"))
             except ValueError:
-                self.notify(f"Not a seq number: {value!r}", severity="warning")
+                self.notify(safe_line(f"Not a seq number: {value!r}"), severity="warning", markup=False)
                 return
             self.goto(seq, remember=True)
 
@@ -289,7 +322,7 @@ class ViewerScreen(Screen[None]):
             self.hits = self.session.search(pattern, roles=roles, kinds=kinds)
         except re.error as error:
             self.hits = []
-            self.notify(f"Invalid regex: {error}", severity="error")
+            self.notify(safe_line(f"Invalid regex: {error}"), severity="error", markup=False)
             return
         if not self.hits:
             self.hit_index = -1
@@ -307,7 +340,8 @@ class ViewerScreen(Screen[None]):
         self.hit_index = (self.hit_index + direction) % len(self.hits)
         hit = self.hits[self.hit_index]
         self._select_after = hit.item_id
-        self.goto(max(hit.seq, 1), thread_id=hit.thread_id)
+        seq = self.session.first_in_context(hit.item_id) or hit.seq
+        self.goto(max(seq, 1), thread_id=hit.thread_id)
 
     # ----- actions: views ----------------------------------------------------------
     def action_toggle_diff(self) -> None:
@@ -390,7 +424,7 @@ class ViewerScreen(Screen[None]):
             item = rollout["conversation_items"].get(object_id)
             if item is None:
                 return False
-            seq = self.session.first_seq(object_id) or self.position
+            seq = self.session.first_in_context(object_id) or self.session.first_seq(object_id) or self.position
             self._select_after = object_id
             self.message = f"{edge.get('kind')}: → {object_id}"
             self.goto(seq, thread_id=item.get("thread_id"))
@@ -446,7 +480,7 @@ class ViewerScreen(Screen[None]):
         added = session.poll()
         if session.reset_reason:
             self.following = False
-            self.notify(f"{session.reset_reason} — reopen the bundle to continue.", severity="error")
+            self.notify(safe_line(f"{session.reset_reason} — reopen the bundle to continue."), severity="error", markup=False)
         if not added:
             return
         if pinned:

@@ -20,7 +20,7 @@ from textual.strip import Strip
 
 from trace_viewer.app.render import safe_line
 from trace_viewer.app.views import size_text
-from trace_viewer.app.widgets.lines import COMPONENT_CLASSES, Themed
+from trace_viewer.app.widgets.lines import Themed
 from trace_viewer.reducer.events import payload_refs
 from trace_viewer.session import EventRecord, ReplaySession
 from trace_viewer.text import visible
@@ -42,8 +42,6 @@ def _pretty(value: Any) -> list[str]:
 
 class InspectorPane(Themed, ScrollView, can_focus=True, inherit_bindings=False):
     """Lines of JSON (event first, then each payload), highlighted as they scroll into view."""
-
-    COMPONENT_CLASSES: ClassVar[set[str]] = set(COMPONENT_CLASSES)
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "scroll_up", "Up", show=False),

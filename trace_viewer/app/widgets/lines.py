@@ -73,29 +73,32 @@ PALETTE_NAMES = (
     "item-head",
 )
 COMPONENT_CLASSES = frozenset(f"tv--{name}" for name in PALETTE_NAMES)
+"""Declared by the screens whose widgets use ``Themed``."""
 
 
 class Themed:
-    """Mixin: a ``Palette`` read from the stylesheet (widgets list ``COMPONENT_CLASSES`` themselves)."""
+    """Mixin: the screen's ``Palette`` of named styles, read from the stylesheet.
 
-    _palette: Palette | None = None
+    The component classes live on the screen (``PaletteScreen``), not on each
+    widget: Textual restyles every component class of a widget whenever its
+    pseudo-classes change (focus, hover), and forty of them per pane made that
+    noticeable.
+    """
 
     def palette(self) -> Palette:
-        if self._palette is None:
+        screen = self.screen  # type: ignore[attr-defined]
+        palette = getattr(screen, "tv_palette", None)
+        if palette is None:
             styles = {}
             for name in PALETTE_NAMES:
-                styles[name] = self.get_component_rich_style(f"tv--{name}", partial=True)  # type: ignore[attr-defined]
-            self._palette = Palette(styles)
-        return self._palette
-
-    def reset_palette(self) -> None:
-        self._palette = None
+                styles[name] = screen.get_component_rich_style(f"tv--{name}", partial=True, default=Style.null())
+            palette = Palette(styles)
+            screen.tv_palette = palette
+        return palette
 
 
 class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings=False):
     """Blocks of text, virtualised. Subclasses say how a block renders and which are selectable."""
-
-    COMPONENT_CLASSES: ClassVar[set[str]] = set(COMPONENT_CLASSES)
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "cursor(-1)", "Up", show=False),
@@ -123,6 +126,8 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
 
     # Columns left of the rendered text for per-row marks (cursor, current event, diff).
     GUTTER = 0
+    # Every block is this many rows (None: measure by rendering). Saves rendering off-screen rows.
+    FIXED_HEIGHT: int | None = None
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -177,10 +182,15 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
         return strips
 
     def _layout(self) -> None:
+        if not self.size.width:
+            return  # not laid out yet: on_resize lays out at the real width
         width = self._content_width()
         self._width = width
         inner = max(1, width - self.GUTTER)
-        heights = [len(self._block_strips(block, inner)) for block in self.blocks]
+        if self.FIXED_HEIGHT is not None:
+            heights = [self.FIXED_HEIGHT] * len(self.blocks)
+        else:
+            heights = [len(self._block_strips(block, inner)) for block in self.blocks]
         offsets = [0]
         total = 0
         for height in heights:
@@ -192,7 +202,7 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
         self.refresh()
 
     def on_resize(self, event: events.Resize) -> None:
-        if self._content_width() != self._width:
+        if self._content_width() != self._width or len(self._heights) != len(self.blocks):
             self._layout()
         self._apply_scroll_intent()
 
@@ -218,11 +228,13 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
             self.scroll_to(y=intent[1], animate=False, immediate=True)
 
     def block_at_line(self, line: int) -> int | None:
-        if not self.blocks or line < 0 or line >= self._offsets[-1]:
+        if not self.blocks or line < 0 or line >= self._offsets[-1] or len(self._heights) != len(self.blocks):
             return None
         return bisect_right(self._offsets, line) - 1
 
     def block_region(self, index: int) -> Region:
+        if index >= len(self._heights):
+            return Region(0, 0, self._width, 1)
         top = self._offsets[index]
         return Region(0, top, self._width, self._heights[index])
 

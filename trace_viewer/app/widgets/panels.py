@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-from typing import ClassVar
 
 from rich.text import Text
 from textual.widgets import Static
@@ -22,7 +21,7 @@ from trace_viewer.app.views import (
     selected_call,
     short_id,
 )
-from trace_viewer.app.widgets.lines import COMPONENT_CLASSES, Themed
+from trace_viewer.app.widgets.lines import Themed
 from trace_viewer.session import ReplaySession
 
 
@@ -37,8 +36,6 @@ def _status_name(session: ReplaySession, position: int) -> str:
 
 class TraceHeader(Themed, Static):
     """Ids, status, models, duration; then the position."""
-
-    COMPONENT_CLASSES: ClassVar[set[str]] = set(COMPONENT_CLASSES)
 
     def show(
         self,
@@ -100,8 +97,6 @@ class TraceHeader(Themed, Static):
 class EventBar(Themed, Static):
     """What the event at the position is, or why replay stopped there."""
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = set(COMPONENT_CLASSES)
-
     def show(self, session: ReplaySession, position: int, message: str | None = None) -> None:
         palette = self.palette()
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -138,37 +133,34 @@ class EventBar(Themed, Static):
 class UsagePane(Themed, Static):
     """Token usage of the selected call, context size per call, and what the context is made of."""
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = set(COMPONENT_CLASSES)
-
     def show(self, session: ReplaySession, thread_id: str | None, position: int) -> None:
         palette = self.palette()
-        width = max(20, (self.size.width or 60) - 2)
-        out = Text()
+        width = max(20, self.content_size.width or 60)
         if thread_id is None:
-            out.append("No thread selected.", palette["meta"])
-            self.update(out)
+            self.update(Text("No thread selected.", style=palette["meta"]))
             return
         call = selected_call(session, thread_id, position)
         ended = bool(call and call["execution"].get("ended_seq") and call["execution"]["ended_seq"] <= position)
-        out.append_text(usage_lines(call, palette, ended=ended))
-        series = [p for p in context_series(session, thread_id) if p.seq <= position]
+        lines = list(usage_lines(call, palette, ended=ended).split("\n"))
+        series = context_series(session, thread_id, position)
         use_tokens = bool(series) and all(p.input_tokens is not None for p in series)
         values = [float(p.input_tokens if use_tokens else p.items) for p in series]
         current = None
         if call is not None:
             current = next((i for i, p in enumerate(series) if p.inference_call_id == call["inference_call_id"]), None)
         marks = {i for i, p in enumerate(series) if p.compaction_before}
-        out.append("\n\n")
-        label = "input tokens" if use_tokens else "context items"
-        out.append(f"context size per model call ({label}; ", palette["meta"])
-        out.append("■", palette["compaction"])
-        out.append(" after compaction)\n", palette["meta"])
-        out.append_text(sparkline(values, palette, current=current, marks=marks, width=width))
-        if values:
-            out.append(f"  max {max(values):,.0f}", palette["meta"])
+        unit = "tok" if use_tokens else "items"
+        spark = Text("context/call ", style=palette["meta"])
+        tail = Text(f" max {max(values):,.0f} {unit}" if values else "", style=palette["meta"])
+        if marks:
+            tail.append(" ■", palette["compaction"])
+            tail.append("=after compaction", palette["meta"])
+        room = max(4, width - spark.cell_len - tail.cell_len)
+        spark.append_text(sparkline(values, palette, current=current, marks=marks, width=room))
+        spark.append_text(tail)
         shares = composition(session, thread_id, position)
-        out.append("\n\ncontext composition (characters)\n", palette["meta"])
-        out.append_text(composition_bar(shares, palette, width))
-        out.append("\n")
-        out.append_text(composition_legend(shares, palette))
-        self.update(out)
+        lines += [spark, composition_bar(shares, palette, width), composition_legend(shares, palette)]
+        for line in lines[:-1]:
+            line.no_wrap = True
+            line.overflow = "ellipsis"
+        self.update(Text("\n").join(lines))

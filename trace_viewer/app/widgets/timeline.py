@@ -25,6 +25,7 @@ class TimelinePane(BlockList[TimelineRow]):
     ]
 
     GUTTER = 1
+    FIXED_HEIGHT = 1
     activate_on_first_click = True
 
     def __init__(self, *, id: str | None = None) -> None:

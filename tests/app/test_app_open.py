@@ -1,0 +1,88 @@
+"""Opening: what PATH means, the picker, and untrusted text shown safely."""
+
+from __future__ import annotations
+
+import json
+
+from bundle_builder import BundleBuilder, message
+from conftest import SAMPLES, sample, screen_text, wait_loaded
+from textual.widgets import DataTable
+
+from trace_viewer.app import run
+from trace_viewer.app.locate import resolve_target
+from trace_viewer.app.main import TraceViewerApp
+from trace_viewer.app.screens.picker import PickerScreen
+from trace_viewer.app.screens.viewer import ViewerScreen
+
+
+def test_resolve_target_kinds(tmp_path, monkeypatch) -> None:
+    bundle = sample("exec_basic")
+    assert resolve_target(str(bundle)).path == bundle
+    assert resolve_target(str(bundle / "manifest.json")).path == bundle
+    folder = resolve_target(str(SAMPLES))
+    assert folder.picker and folder.error is None
+    assert resolve_target(str(tmp_path / "missing")).error
+    assert resolve_target(str(tmp_path)).error  # an empty folder is neither
+    monkeypatch.setenv("CODEX_ROLLOUT_TRACE_ROOT", str(SAMPLES))
+    newest = resolve_target(None)
+    assert newest.error is None and (newest.path / "manifest.json").is_file()
+    monkeypatch.delenv("CODEX_ROLLOUT_TRACE_ROOT")
+    fallback = resolve_target(None)
+    assert fallback.error is None and fallback.path.parent == SAMPLES
+
+
+def test_run_refuses_a_missing_path_with_exit_2(tmp_path, capsys) -> None:
+    assert run(str(tmp_path / "nope")) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+async def test_picker_lists_bundles_and_opens_one() -> None:
+    app = TraceViewerApp(SAMPLES, picker=True)
+    async with app.run_test(size=(110, 30)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, PickerScreen)
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == len(app.screen.infos) >= 5
+        started = [info.started_at_unix_ms or 0 for info in app.screen.infos]
+        assert started == sorted(started, reverse=True)
+        await pilot.press("enter")
+        await wait_loaded(pilot)
+        assert isinstance(app.screen, ViewerScreen)
+        assert app.screen.session.path == app.screen.session.path.parent / app.screen.session.path.name
+
+
+async def test_missing_manifest_opens_with_a_fault(tmp_path) -> None:
+    (tmp_path / "trace.jsonl").write_text("")
+    app = TraceViewerApp(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(pilot)
+        assert "manifest.json" in screen_text(app)
+
+
+HOSTILE = "[bold red]not bold[/] [@click=app.quit]x[/] \x1b[2J\x1b]0;pwned\x07 back\x08space \u202eevil\u202c end"
+
+
+async def test_untrusted_text_is_shown_literally_and_escaped(tmp_path) -> None:
+    bundle = BundleBuilder(tmp_path / "b")
+    bundle.thread(agent_path="/root")
+    bundle.turn("turn-1")
+    bundle.inference("call-1", "turn-1", [message("user", HOSTILE)], [message("assistant", "[link=http://x]ok[/link]")])
+    bundle.end_turn("turn-1")
+    bundle.reduce()
+    app = TraceViewerApp(tmp_path / "b")
+    async with app.run_test(size=(150, 40)) as pilot:
+        await wait_loaded(pilot)
+        screen = app.screen
+        assert isinstance(screen, ViewerScreen)
+        await pilot.press("i")  # the inspector shows the raw event and payload JSON too
+        await pilot.press("p")
+        text = screen_text(app)
+        assert "[bold red]not bold[/]" in text
+        assert "[@click=app.quit]x[/]" in text
+        assert "[link=http://x]ok[/link]" in text
+        assert "\\x1b[2J" in text and "\\x1b]0;pwned\\x07" in text and "\\x08" in text
+        assert "\\u202eevil\\u202c" in text
+        for raw in ("\x1b[2J", "\x07", "\x08", "\u202e", "\u202c"):
+            assert raw not in text
+        assert app.is_running  # the [@click=app.quit] stayed text
+        assert json.loads((tmp_path / "b" / "manifest.json").read_text())["trace_id"] == "trace-1"
