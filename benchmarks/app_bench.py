@@ -127,7 +127,7 @@ def run(bundle: Path, name: str, workdir: Path) -> tuple[list[Row], dict[str, An
         if "reducer_at" in session:
             rows.append(
                 Row(
-                    "session: reducer_at(random seq) exact state from checkpoints",
+                    "session: reducer_at(seq), full reducer from checkpoints (not on the UI path)",
                     _dist(session["reducer_at"]),
                     verdict=f"first {fmt_s(session['reducer_at_first_s'])}; RSS after "
                     f"{fmt_mb(session['rss_after_reducer_at_mb'])}",
@@ -136,7 +136,7 @@ def run(bundle: Path, name: str, workdir: Path) -> tuple[list[Row], dict[str, An
         rows.append(
             Row(
                 "session: memory after full replay (RSS / peak)",
-                f"{fmt_mb(session['rss_after_load_mb'])} / {fmt_mb(session['peak_rss_mb'])}",
+                f"{fmt_mb(session['rss_after_load_mb'])} / {fmt_mb(session['peak_after_load_mb'])}",
             )
         )
 
@@ -190,6 +190,14 @@ def run(bundle: Path, name: str, workdir: Path) -> tuple[list[Row], dict[str, An
                 verdict=verdict(app["end_s"], SCRUB_TARGET_S),
             )
         )
+    pauses = app.get("gc_gen2_pauses")
+    rows.append(
+        Row(
+            "app: full GC (gen 2) pauses while browsing",
+            "none" if not pauses else f"{pauses['n']}×, median {fmt_s(pauses['median'])}, max {fmt_s(pauses['max'])}",
+            verdict=f"{app.get('gc_tracked_objects', 0):,} objects tracked",
+        )
+    )
     if app.get("rss_browsing_mb") is not None:
         rows.append(
             Row(

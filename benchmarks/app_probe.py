@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib
 import inspect
 import json
@@ -81,6 +82,21 @@ def summary(samples: list[float]) -> dict[str, float] | None:
         "max": ordered[-1],
         "n": len(ordered),
     }
+
+
+class GcPauses:
+    """Durations of full (generation 2) collections: on a big heap they stall the UI for a frame or more."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._start = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        elif info.get("generation") == 2:
+            self.pauses.append(time.perf_counter() - self._start)
 
 
 class Frames:
@@ -163,6 +179,8 @@ async def browse(bundle: Path, t0: float, positions: int, seed: int) -> dict[str
             return out
         forward: list[float] = []
         backward: list[float] = []
+        gc_pauses = GcPauses()
+        out["gc_tracked_objects"] = len(gc.get_objects())
         for _ in range(positions):
             position = rng.randint(2, total - 1)
             goto(position)
@@ -197,6 +215,7 @@ async def browse(bundle: Path, t0: float, positions: int, seed: int) -> dict[str
         await pilot.press("home")
         stamp = await frames.wait(begin, lambda pos, usable: pos == 1)
         out["home_s"] = None if stamp is None else stamp - begin
+        out["gc_gen2_pauses"] = summary(gc_pauses.pauses)
         out["rss_browsing_mb"] = _status_mb("VmRSS:")
         out["peak_rss_mb"] = _status_mb("VmHWM:")
         out["frames"] = len(frames.stamps)

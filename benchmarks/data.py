@@ -59,7 +59,13 @@ def find_bundle(path: Path) -> Path | None:
 def extract_archive(archive: Path, dest: Path) -> Path | None:
     """Unpack a bundle archive (tar, optionally compressed) into ``dest``; return the bundle inside."""
     with tarfile.open(archive) as tar:
-        tar.extractall(dest, filter="data")
+        try:
+            tar.extractall(dest, filter="data")  # refuses links/paths leaving dest
+        except TypeError:  # Python < 3.11.4 has no extraction filters
+            for member in tar.getmembers():
+                if not (member.isfile() or member.isdir()) or member.name.startswith("/") or ".." in member.name:
+                    raise ValueError(f"unexpected archive member {member.name!r}") from None
+            tar.extractall(dest)  # members checked above
     return find_bundle(dest)
 
 

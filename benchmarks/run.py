@@ -18,11 +18,13 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from benchmarks import app_bench, follow_bench
 from benchmarks.data import LARGE_ENV, corpus_dir, describe, large_source, materialise_large, prefix_bundles
-from benchmarks.procs import REPO_ROOT
+from benchmarks.procs import REPO_ROOT, use_bytecode_cache
 from benchmarks.reduce_bench import ReduceRow, ReduceRunner, ours_ready, resolve_codex
 from benchmarks.table import Row, fmt_mb, fmt_s, git_revision, machine, render, verdict
 
@@ -53,6 +55,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="time the npm Node launcher instead of the native codex binary behind it",
     )
     parser.add_argument("--ours", help="command prefix for our CLI (default: python -m trace_viewer)")
+    parser.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="do not precompile our modules (by default they are compiled once, like an installed package)",
+    )
     parser.add_argument("--markdown", help="also write the table and machine line to this file")
     parser.add_argument("--json", help="also write raw numbers to this file")
     args = parser.parse_args(argv)
@@ -159,125 +166,169 @@ def growth_rows(points: list[tuple[str, ReduceRow]]) -> list[Row]:
     return rows
 
 
+@dataclass
+class Suite:
+    """What one run of the suite shares between its sections, and what they report."""
+
+    args: argparse.Namespace
+    workdir: Path
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+    runner: ReduceRunner | None = None
+    not_ready: str | None = None
+    long_session: Path = Path()
+    large: Path | None = None
+    large_row: ReduceRow | None = None
+
+    def label(self, name: str, bundle: Path) -> str:
+        info = describe(bundle)
+        return f"{name} ({info.events} events, {info.size_mb:.0f} MB)"
+
+
+def setup(suite: Suite) -> None:
+    """Find the reducers and the bundles; compile our modules once."""
+    args = suite.args
+    official = resolve_codex(args.codex, args.codex_launcher)
+    if official is None:
+        suite.notes.append("official reducer: codex not found (set --codex or CODEX_BIN); official columns empty")
+    else:
+        suite.notes.append(f"official reducer: {official.version}, {official.note} ({official.path})")
+    if not args.no_bytecode_cache:
+        use_bytecode_cache(suite.workdir / "pycache")
+    suite.notes.append(
+        "ours: "
+        + (args.ours or f"{Path(sys.executable).name} -m trace_viewer from this checkout")
+        + ("" if args.no_bytecode_cache else ", modules precompiled once (as installed), PYTHONPYCACHEPREFIX")
+    )
+    ours_prefix = shlex.split(args.ours) if args.ours else None
+    suite.not_ready = None if ours_prefix else ours_ready()
+    suite.runner = ReduceRunner(official, suite.workdir, ours_prefix)
+    suite.long_session = corpus_dir(args.corpus) / "long_session"
+    source, how = large_source(args.large)
+    if source is not None:
+        print(f"[bench] large trace from {how}: {source}", file=sys.stderr)
+        suite.large = materialise_large(source, suite.workdir)
+    if suite.large is None:
+        suite.notes.append(f"large trace not found ({how}): pass --large or set {LARGE_ENV}; its rows are skipped")
+
+
+def section_reduce(suite: Suite) -> None:
+    if suite.not_ready:
+        suite.rows.append(Row("reduce", suite.not_ready))
+        return
+    assert suite.runner is not None
+    for name, bundle, runs in (
+        ("long_session", suite.long_session, suite.args.runs),
+        ("large", suite.large, suite.args.large_runs),
+    ):
+        if bundle is None or not (bundle / "manifest.json").is_file():
+            suite.rows.append(Row(f"reduce {name}", "skipped (bundle not found)"))
+            continue
+        print(f"[bench] reduce {name}: {runs} alternating runs each", file=sys.stderr)
+        result = suite.runner.compare(name, bundle, runs)
+        suite.raw[f"reduce_{name}"] = _raw(result)
+        suite.rows.extend(reduce_rows(result, suite.label(name, bundle), name))
+        if name == "large":
+            suite.large_row = result
+
+
+def section_growth(suite: Suite) -> None:
+    if suite.not_ready:
+        suite.rows.append(Row("growth", suite.not_ready))
+        return
+    if suite.large is None:
+        suite.rows.append(Row("growth", "skipped (large trace not found)"))
+        return
+    assert suite.runner is not None
+    print("[bench] growth: prefixes of the large trace", file=sys.stderr)
+    points: list[tuple[str, ReduceRow]] = []
+    for fraction, bundle in prefix_bundles(suite.large, [0.25, 0.5, 1.0], suite.workdir):
+        if fraction >= 1.0 and suite.large_row is not None:
+            result = suite.large_row  # the full trace was just measured by the reduce section
+        else:
+            result = suite.runner.compare(f"prefix{fraction}", bundle, max(1, suite.args.large_runs), False)
+        result.size_bytes = describe(bundle).size_bytes
+        points.append((f"{int(fraction * 4)}× ({suite.label('', bundle).split('(', 1)[1]}", result))
+        suite.raw[f"growth_{fraction}"] = _raw(result)
+    suite.rows.extend(growth_rows(points))
+    suite.notes.append(
+        "growth: 1×/2×/4× are prefixes of the large trace cut at ¼, ½ and all of its bytes "
+        "(a prefix is what a reader sees while Codex is still writing)"
+    )
+
+
+def section_app(suite: Suite) -> None:
+    has_long = (suite.long_session / "manifest.json").is_file()
+    if suite.large is None and not has_long:
+        suite.rows.append(Row("app", "skipped (neither the large trace nor long_session found)"))
+        return
+    print("[bench] app + session", file=sys.stderr)
+    bundle, name = (suite.large, "large") if suite.large is not None else (suite.long_session, "long_session")
+    rows, raw, notes = app_bench.run(bundle, name, suite.workdir)
+    suite.rows.extend(rows)
+    suite.notes.extend(notes)
+    suite.raw["app"] = raw
+
+
+def section_follow(suite: Suite) -> None:
+    print("[bench] follow latency", file=sys.stderr)
+    source = suite.long_session if (suite.long_session / "manifest.json").is_file() else largest_sample()
+    rows, raw, notes = follow_bench.run(source, suite.workdir)
+    suite.rows.extend(rows)
+    suite.notes.extend(notes)
+    suite.raw["follow"] = raw
+
+
+SECTION_RUNNERS = {
+    "reduce": section_reduce,
+    "growth": section_growth,
+    "app": section_app,
+    "follow": section_follow,
+}
+
+
+def noisy_series(raw: dict[str, Any]) -> list[str]:
+    """Reducer series whose runs spread by more than 30 %: a sign of other load on the machine."""
+    out = []
+    for key, value in raw.items():
+        if not isinstance(value, dict) or "ours" not in value:
+            continue
+        for who in ("ours", "official"):
+            walls = [x["wall_s"] for x in value.get(who) or [] if x["wall_s"] > 0]
+            if walls and max(walls) / min(walls) > 1.3:
+                out.append(f"{key} {who} {min(walls):.2f}–{max(walls):.2f} s")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
-    load_at_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    workdir = Path(tempfile.mkdtemp(prefix="tv-bench-"))
-    rows: list[Row] = []
-    notes: list[str] = []
-    raw: dict[str, object] = {"machine": machine(), "revision": git_revision(str(REPO_ROOT))}
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    suite = Suite(args, Path(tempfile.mkdtemp(prefix="tv-bench-")))
+    suite.raw.update(machine=machine(), revision=git_revision(str(REPO_ROOT)), load_at_start=load)
     try:
-        official = resolve_codex(args.codex, args.codex_launcher)
-        if official is None:
-            notes.append("official reducer: codex not found (set --codex or CODEX_BIN); official columns empty")
-        else:
-            notes.append(f"official reducer: {official.version}, {official.note} ({official.path})")
-        ours_prefix = shlex.split(args.ours) if args.ours else None
-        not_ready = None if ours_prefix else ours_ready()
-        runner = ReduceRunner(official, workdir, ours_prefix)
-
-        long_session = corpus_dir(args.corpus) / "long_session"
-        source, how = large_source(args.large)
-        large = None
-        if source is not None:
-            print(f"[bench] large trace from {how}: {source}", file=sys.stderr)
-            large = materialise_large(source, workdir)
-        if large is None:
-            notes.append(f"large trace not found ({how}): pass --large or set {LARGE_ENV}; its rows are skipped")
-
-        def label(name: str, bundle: Path) -> str:
-            info = describe(bundle)
-            return f"{name} ({info.events} events, {info.size_mb:.0f} MB)"
-
-        large_row: ReduceRow | None = None
-        if "reduce" in args.sections:
-            if not_ready:
-                rows.append(Row("reduce", not_ready))
-            else:
-                for name, bundle, runs in (
-                    ("long_session", long_session, args.runs),
-                    ("large", large, args.large_runs),
-                ):
-                    if bundle is None or not (bundle / "manifest.json").is_file():
-                        rows.append(Row(f"reduce {name}", "skipped (bundle not found)"))
-                        continue
-                    print(f"[bench] reduce {name}: {runs} alternating runs each", file=sys.stderr)
-                    result = runner.compare(name, bundle, runs)
-                    raw[f"reduce_{name}"] = _raw(result)
-                    rows.extend(reduce_rows(result, label(name, bundle), name))
-                    if name == "large":
-                        large_row = result
-
-        if "growth" in args.sections:
-            if not_ready:
-                rows.append(Row("growth", not_ready))
-            elif large is None:
-                rows.append(Row("growth", "skipped (large trace not found)"))
-            else:
-                print("[bench] growth: prefixes of the large trace", file=sys.stderr)
-                points: list[tuple[str, ReduceRow]] = []
-                runs = max(1, args.large_runs)
-                for fraction, bundle in prefix_bundles(large, [0.25, 0.5, 1.0], workdir):
-                    if fraction >= 1.0 and large_row is not None:
-                        result = large_row
-                    else:
-                        result = runner.compare(f"prefix{fraction}", bundle, runs, check_output=False)
-                    result.size_bytes = describe(bundle).size_bytes
-                    points.append((f"{int(fraction * 4)}× ({label('large prefix', bundle).split('(', 1)[1]}", result))
-                    raw[f"growth_{fraction}"] = _raw(result)
-                rows.extend(growth_rows(points))
-                notes.append(
-                    "growth: 1×/2×/4× are prefixes of the large trace cut at ¼, ½ and all of its bytes "
-                    "(a prefix is what a reader sees while Codex is still writing)"
-                )
-
-        if "app" in args.sections and large is None and not (long_session / "manifest.json").is_file():
-            rows.append(Row("app", "skipped (neither the large trace nor long_session found)"))
-        elif "app" in args.sections:
-            print("[bench] app + session", file=sys.stderr)
-            app_rows, app_raw, app_notes = app_bench.run(
-                large or long_session, "large" if large else "long_session", workdir
-            )
-            rows.extend(app_rows)
-            notes.extend(app_notes)
-            raw["app"] = app_raw
-
-        if "follow" in args.sections:
-            print("[bench] follow latency", file=sys.stderr)
-            follow_source = long_session if (long_session / "manifest.json").is_file() else largest_sample()
-            follow_rows, follow_raw, follow_notes = follow_bench.run(follow_source, workdir)
-            rows.extend(follow_rows)
-            notes.extend(follow_notes)
-            raw["follow"] = follow_raw
+        setup(suite)
+        for name in SECTIONS:
+            if name in args.sections:
+                SECTION_RUNNERS[name](suite)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-
-    noisy = [
-        f"{key} {who} {min(x['wall_s'] for x in series):.2f}–{max(x['wall_s'] for x in series):.2f} s"
-        for key, value in raw.items()
-        if isinstance(value, dict) and "ours" in value
-        for who in ("ours", "official")
-        if (series := value.get(who))
-        and min(x["wall_s"] for x in series) > 0
-        and max(x["wall_s"] for x in series) / min(x["wall_s"] for x in series) > 1.3
-    ]
+        shutil.rmtree(suite.workdir, ignore_errors=True)
+    noisy = noisy_series(suite.raw)
     if noisy:
-        notes.append("noisy series (max/min > 1.3; other load on the machine?): " + "; ".join(noisy))
-    elapsed = time.perf_counter() - started
-    load = ""
-    if hasattr(os, "getloadavg"):
-        load = f"; load average at start {load_at_start:.2f}"
+        suite.notes.append("noisy series (max/min > 1.3; other load on the machine?): " + "; ".join(noisy))
     header = (
-        f"Machine: {raw['machine']}{load}\nRevision: {raw['revision']}; runs: {args.runs} (long_session), "
-        f"{args.large_runs} (large); medians; whole processes, runs alternated; suite took {elapsed:.0f} s"
+        f"Machine: {suite.raw['machine']}"
+        + ("" if load is None else f"; load average at start {load:.2f}")
+        + f"\nRevision: {suite.raw['revision']}; runs: {args.runs} (long_session), {args.large_runs} (large); "
+        f"medians; whole processes, runs alternated; suite took {time.perf_counter() - started:.0f} s"
     )
-    text = "\n".join([header, "", render(rows), "", *[f"- {n}" for n in notes]])
+    text = "\n".join([header, "", render(suite.rows), "", *[f"- {n}" for n in suite.notes]])
     print(text)
     if args.markdown:
         Path(args.markdown).write_text(text + "\n", encoding="utf-8")
     if args.json:
-        Path(args.json).write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
+        Path(args.json).write_text(json.dumps(suite.raw, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

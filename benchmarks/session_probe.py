@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     out["events"] = session.total
     out["fault"] = str(session.fault) if session.fault else None
     out["rss_after_load_mb"] = rss_mb()
+    out["peak_after_load_mb"] = peak_mb()
     total = session.total
     if total == 0:
         print(json.dumps(out))

@@ -29,8 +29,24 @@ async def until(pilot: object, condition: Callable[[], bool], what: str) -> None
     deadline = time.monotonic() + WAIT_S
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what}; {describe(pilot)}")
         await pilot.pause(0.05)  # type: ignore[attr-defined]
+
+
+def describe(pilot: object) -> str:
+    """The follow state of the screen, for a failure message."""
+    screen = pilot.app.screen  # type: ignore[attr-defined]
+    if not isinstance(screen, ViewerScreen):
+        return f"screen is {screen!r}"
+    session = screen.session
+    return (
+        f"position {screen.position}, total {session.total}, following {screen.following}, "
+        f"new_events {screen.new_events}, waiting {session.waiting}, fault {session.fault}, "
+        f"thread {screen.thread_id}, context blocks {len(screen.context.blocks)}, "
+        f"scroll y {screen.context.scroll_offset.y} of virtual height {screen.context.virtual_size.height} "
+        f"(pane height {screen.context.size.height}), "
+        f"context shows: {visible_text(screen.context)[-600:]!r}"
+    )
 
 
 def visible_text(widget: ContextPane | TraceHeader) -> str:
@@ -68,7 +84,7 @@ def test_app_follows_pauses_and_toggles(tmp_path: Path) -> None:
             await until(pilot, lambda: screen.session.total == 20, "events 11-20")
             await pilot.pause(0.3)
             assert screen.position == 8 and screen.new_events == 10
-            assert "+10 new" in visible_text(screen.query_one(TraceHeader))
+            assert "10 new" in visible_text(screen.query_one(TraceHeader))  # the badge, on screen
 
             # End jumps back to live and clears the badge.
             await pilot.press("end")

@@ -236,3 +236,118 @@ def check_cli_reduce(bundle: Path, label: str) -> tuple[subprocess.CompletedProc
     if strict.returncode == 0:
         assert json.loads(strict.stdout) == state, label
     return strict, state
+
+
+# ----- the app ------------------------------------------------------------------------------------------
+
+APP_SECONDS = 60.0
+# Keys that scrub through a whole trace and open every pane: first/last, step, model calls, turns,
+# compactions, threads, inspector, usage, diff, provenance, before/after.
+SCRUB_KEYS = [
+    "home",
+    "l",
+    "l",
+    "right_square_bracket",
+    "right_curly_bracket",
+    "c",
+    "end",
+    "h",
+    "left_square_bracket",
+    "t",
+    "i",
+    "d",
+    "p",
+    "b",
+    "u",
+    "G",
+    "g",
+    "G",
+]
+
+
+@dataclass(slots=True)
+class Screen:
+    """One captured frame: its lines of text, and every (text, style) segment drawn."""
+
+    lines: list[str]
+    segments: list[tuple[str, Any]]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def capture(app: Any) -> Screen:
+    lines: list[str] = []
+    segments: list[tuple[str, Any]] = []
+    for strip in app.screen._compositor.render_strips():
+        line = []
+        for segment in strip:
+            line.append(segment.text)
+            segments.append((segment.text, segment.style))
+        lines.append("".join(line))
+    return Screen(lines, segments)
+
+
+async def _wait_loaded(app: Any, pilot: Any, seconds: float = 20.0) -> None:
+    from trace_viewer.app.screens.viewer import ViewerScreen
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        screen = app.screen
+        if isinstance(screen, ViewerScreen) and screen.loaded:
+            await pilot.pause()
+            return
+        await pilot.pause(0.02)
+    raise Hang(f"the viewer did not finish loading within {seconds}s")
+
+
+async def _drive(
+    bundle: Path, keys: list[str], size: tuple[int, int], follow: bool, frames: bool
+) -> tuple[Any, list[Screen]]:
+    from trace_viewer.app.main import TraceViewerApp
+
+    app = TraceViewerApp(bundle, follow=follow)
+    screens: list[Screen] = []
+    async with app.run_test(size=size) as pilot:
+        await _wait_loaded(app, pilot)
+        screens.append(capture(app))
+        for number, key in enumerate(keys, start=1):
+            await pilot.press(key)
+            await pilot.pause()
+            if frames or number == len(keys):
+                screens.append(capture(app))
+        await pilot.press("q")
+        await pilot.pause()
+    return app, screens
+
+
+def run_app(
+    bundle: Path,
+    label: str,
+    keys: list[str] | None = None,
+    *,
+    size: tuple[int, int] = (140, 45),
+    follow: bool = False,
+    frames: bool = True,
+) -> tuple[Any, list[Screen]]:
+    """Open ``bundle`` in the viewer (headless), press ``keys``, quit.
+
+    The first frame and the frame after each key are captured (only the first and the last
+    with ``frames=False``).
+
+    Any exception escaping the app counts as a crash, going over ``APP_SECONDS`` as a hang.
+    """
+    import asyncio
+
+    STATS["app_runs"] += 1
+    try:
+        with time_limit(APP_SECONDS):
+            app, screens = asyncio.run(_drive(bundle, SCRUB_KEYS if keys is None else keys, size, follow, frames))
+    except Hang:
+        STATS["hangs"] += 1
+        raise AssertionError(f"{label}: the app did not answer within {APP_SECONDS}s") from None
+    except BaseException as error:
+        STATS["crashes"] += 1
+        raise AssertionError(f"{label}: the app raised {type(error).__name__}: {error}") from error
+    return app, screens

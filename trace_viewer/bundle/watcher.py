@@ -174,6 +174,11 @@ class Watcher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def __del__(self) -> None:
+        # A watcher dropped without close() must not leak its descriptors.
+        if getattr(self, "_lock", None) is not None and not self._closed:
+            self.close()
+
     @property
     def closed(self) -> bool:
         return self._closed

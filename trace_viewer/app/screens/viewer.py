@@ -40,7 +40,7 @@ from trace_viewer.session import ReplaySession, SearchHit
 # How long one slice of progressive loading may hold the UI before it redraws.
 LOAD_SLICE_SECONDS = 0.05
 # The first slice is longer: small bundles load completely before the first frame.
-FIRST_SLICE_SECONDS = 0.3
+FIRST_SLICE_SECONDS = 0.2
 FOLLOW_INTERVAL = 0.2
 REDRAW_SECONDS = 0.25
 

@@ -35,8 +35,9 @@ MAX_ROW = 4000
 def _pretty(value: Any) -> list[str]:
     try:
         dumped = orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
-    except TypeError:
-        dumped = repr(value)
+    except (TypeError, RecursionError):
+        # Too deep (or not JSON at all): say so rather than walk it again.
+        return ["(value too deeply nested to pretty-print)"]
     return dumped.split("\n")
 
 
