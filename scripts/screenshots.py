@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from trace_viewer.app.main import TraceViewerApp  # noqa: E402
+from trace_viewer.app.main import TraceViewerApp
 
 
 @dataclass(frozen=True)

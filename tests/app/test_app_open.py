@@ -86,3 +86,33 @@ async def test_untrusted_text_is_shown_literally_and_escaped(tmp_path) -> None:
             assert raw not in text
         assert app.is_running  # the [@click=app.quit] stayed text
         assert json.loads((tmp_path / "b" / "manifest.json").read_text())["trace_id"] == "trace-1"
+
+
+async def test_follow_mode_shows_events_as_they_are_written(tmp_path) -> None:
+    bundle = BundleBuilder(tmp_path / "live")
+    bundle.thread()
+    bundle.turn("turn-1")
+    bundle.inference("call-1", "turn-1", [message("user", "hi")], [message("assistant", "first answer")])
+    bundle.inference("call-2", "turn-1", [message("user", "again")], [message("assistant", "second answer")])
+    bundle.end_turn("turn-1")
+    lines = [json.dumps(event) + "\n" for event in bundle.events]
+    log = tmp_path / "live" / "trace.jsonl"
+    log.write_text("".join(lines[:4]))
+    app = TraceViewerApp(tmp_path / "live", follow=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_loaded(pilot)
+        screen = app.screen
+        assert isinstance(screen, ViewerScreen) and screen.following
+        assert screen.position == 4
+        with open(log, "a") as handle:
+            handle.write(lines[4][:7])  # a torn line: waited for, never a fault
+        await pilot.pause(0.5)
+        assert screen.session.fault is None and screen.position == 4
+        with open(log, "a") as handle:
+            handle.write(lines[4][7:] + "".join(lines[5:]))
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if screen.position == len(lines):
+                break
+        assert screen.position == len(lines)
+        assert "second answer" in screen_text(app)

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from follow.writer import WriterOptions, WriterThread
 from trace_viewer.app.main import TraceViewerApp
 from trace_viewer.app.screens.viewer import ViewerScreen
@@ -60,8 +62,8 @@ def start_writer(tmp_path: Path, holds: tuple[int, ...], event_delay: float = 0.
     options = WriterOptions(seed=11, event_delay=event_delay)
     writer = WriterThread(SAMPLES / "exec_basic", tmp_path / "exec_basic", options, holds=holds)
     writer.start()
-    while not (writer.dest / "trace.jsonl").exists():
-        time.sleep(0.005)
+    # The app opens on a known prefix: the writer is held at its first hold point.
+    assert writer.held.wait(WAIT_S), "the writer never reached its first hold"
     return writer
 
 
@@ -115,8 +117,12 @@ def test_app_follows_pauses_and_toggles(tmp_path: Path) -> None:
         writer.stop()
 
 
-def test_app_following_a_bundle_being_written_ends_in_the_offline_state(tmp_path: Path) -> None:
-    writer = start_writer(tmp_path, holds=(), event_delay=0.04)  # about 0.7 s of writing
+def follow_to_the_end(tmp_path: Path, opened_at: int) -> set[int]:
+    """Open the app once ``opened_at`` lines are written, let the writer finish, check the end state.
+
+    Returns the event totals the screen went through.
+    """
+    writer = start_writer(tmp_path, holds=(opened_at,), event_delay=0.04)  # about 0.7 s of writing
     total = reduce_bundle(SAMPLES / "exec_basic").events_applied
     seen_totals: set[int] = set()
 
@@ -125,6 +131,8 @@ def test_app_following_a_bundle_being_written_ends_in_the_offline_state(tmp_path
         async with app.run_test(size=(80, 24)) as pilot:
             screen = app.screen
             assert isinstance(screen, ViewerScreen)
+            await until(pilot, lambda: screen.session.total == opened_at, f"the first {opened_at} events")
+            writer.release()
 
             def done() -> bool:
                 seen_totals.add(screen.session.total)
@@ -140,4 +148,18 @@ def test_app_following_a_bundle_being_written_ends_in_the_offline_state(tmp_path
         asyncio.run(scenario())
     finally:
         writer.stop()
+    return seen_totals
+
+
+def test_app_following_a_bundle_being_written_ends_in_the_offline_state(tmp_path: Path) -> None:
+    seen_totals = follow_to_the_end(tmp_path, opened_at=5)  # the root thread has started
     assert len(seen_totals) >= 3  # it grew on screen while being written
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="ViewerScreen picks a thread only in _after_load; events that arrive through _poll never select one, "
+    "so a bundle opened before its first thread_started shows an empty context forever",
+)
+def test_app_opened_before_the_first_thread_shows_it_once_it_starts(tmp_path: Path) -> None:
+    follow_to_the_end(tmp_path, opened_at=1)  # only rollout_started so far

@@ -21,9 +21,9 @@ class Target:
 
 
 def sample_dirs() -> list[Path]:
-    """Where bundled samples live: next to the package (installed) or at the repository root."""
+    """Where bundled samples live: inside the installed package (``_samples``) or at the repository root."""
     package = Path(__file__).resolve().parent.parent
-    return [package / "sample_traces", package.parent / "sample_traces"]
+    return [package / "_samples", package.parent / "sample_traces"]
 
 
 def default_sample() -> Path | None:

@@ -24,6 +24,9 @@ from trace_viewer.bundle.event_log import parse_json_bytes
 from trace_viewer.errors import PayloadError
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
+# Far above any real payload (a full request is a few MB), far below what would exhaust memory:
+# a hostile or corrupt (e.g. sparse) file this big is refused before it is read.
+MAX_PAYLOAD_BYTES = 256 << 20
 _LINK_ESCAPE = "refused payload path that leaves the bundle via a link: "
 
 
@@ -70,6 +73,18 @@ def safe_relative_parts(path: str) -> list[str] | None:
     if not parts or any(part == ".." for part in parts):
         return None
     return parts
+
+
+def _read_capped(handle: Any, payload_id: str, path: str) -> bytes:
+    """The whole file, unless it is over ``MAX_PAYLOAD_BYTES`` (``PayloadInvalid``, nothing read)."""
+    size = os.fstat(handle.fileno()).st_size
+    data = handle.read(MAX_PAYLOAD_BYTES + 1) if size <= MAX_PAYLOAD_BYTES else b""
+    if size > MAX_PAYLOAD_BYTES or len(data) > MAX_PAYLOAD_BYTES:
+        raise PayloadInvalid(
+            payload_id, path, f"read payload {payload_id}: too large ({max(size, len(data))} bytes; the limit is "
+            f"{MAX_PAYLOAD_BYTES >> 20} MiB)"
+        )
+    return data
 
 
 class PayloadStore:
@@ -131,7 +146,7 @@ class PayloadStore:
         target = self.resolve(ref)
         try:
             with open_regular(target, nofollow=True) as handle:
-                return handle.read() if max_bytes is None else handle.read(max_bytes)
+                return _read_capped(handle, payload_id, path) if max_bytes is None else handle.read(max_bytes)
         except OSError as error:
             raise PayloadMissing(payload_id, path, f"open payload {payload_id}: {describe_os_error(error)}") from None
 
@@ -167,7 +182,7 @@ class PayloadStore:
         target = self.resolve(ref)
         try:
             with open_regular(target, nofollow=True) as handle:
-                data = handle.read()
+                data = _read_capped(handle, payload_id, path)
         except OSError as error:
             raise PayloadMissing(payload_id, path, f"{open_verb} {payload_id}: {describe_os_error(error)}") from None
         try:

@@ -121,6 +121,8 @@ class ViewerScreen(Screen[None]):
             self.loaded = True
         self._poll_timer = self.set_interval(FOLLOW_INTERVAL, self._poll, pause=not self.following)
         self.watch(self.app, "theme", self._theme_changed, init=False)
+        for warning in self.session.warnings:
+            self.notify(safe_line(warning), severity="warning", timeout=10, markup=False)
         self.context.focus()
 
     def _theme_changed(self) -> None:
@@ -480,7 +482,9 @@ class ViewerScreen(Screen[None]):
         added = session.poll()
         if session.reset_reason:
             self.following = False
-            self.notify(safe_line(f"{session.reset_reason} — reopen the bundle to continue."), severity="error", markup=False)
+            self.notify(
+                safe_line(f"{session.reset_reason} — reopen the bundle to continue."), severity="error", markup=False
+            )
         if not added:
             return
         if pinned:
