@@ -235,7 +235,13 @@ class ReplaySession:
 
     @property
     def fault(self) -> Fault | None:
+        if self._awaiting_manifest:
+            return None  # following a bundle whose manifest is still being written: not a fault yet
         return self.reducer.fault
+
+    @property
+    def _awaiting_manifest(self) -> bool:
+        return self.follow and self.replay.bundle is None
 
     @property
     def finished(self) -> bool:
@@ -245,7 +251,7 @@ class ReplaySession:
     @property
     def stopped(self) -> bool:
         """Replay cannot go further (a fault stops it for good)."""
-        return self.reducer.fault is not None
+        return self.reducer.fault is not None and not self._awaiting_manifest
 
     @property
     def done(self) -> bool:
@@ -286,6 +292,11 @@ class ReplaySession:
         deadline = None if budget_s is None else time.perf_counter() + budget_s
         before = self.total
         while not self.stopped:
+            if self._awaiting_manifest:
+                self.replay.poll(final=False)  # retries the manifest
+                if self._awaiting_manifest:
+                    self._exhausted = True
+                    break
             step = self.SLICE if deadline is not None else None
             if max_events is not None:
                 remaining = before + max_events - self.total
@@ -299,7 +310,9 @@ class ReplaySession:
                 break
             if deadline is not None and time.perf_counter() > deadline:
                 break
-        if self._exhausted and not self.follow:
+        # Offline, the end of the file is the end of the log. Following, only the writer's
+        # `recording_completed` says so (then nothing more may come, and the end checks run).
+        if self._exhausted and (not self.follow or self.replay.closed):
             self._finish()
         if self.total != before or self.stopped:
             self.revision += 1

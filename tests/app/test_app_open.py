@@ -88,6 +88,12 @@ async def test_untrusted_text_is_shown_literally_and_escaped(tmp_path) -> None:
         assert json.loads((tmp_path / "b" / "manifest.json").read_text())["trace_id"] == "trace-1"
 
 
+def append(path, text: str) -> None:
+    """Write like Codex does: append and flush (small writes; blocking is fine in a test)."""
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(text)
+
+
 async def test_follow_mode_shows_events_as_they_are_written(tmp_path) -> None:
     bundle = BundleBuilder(tmp_path / "live")
     bundle.thread()
@@ -104,12 +110,10 @@ async def test_follow_mode_shows_events_as_they_are_written(tmp_path) -> None:
         screen = app.screen
         assert isinstance(screen, ViewerScreen) and screen.following
         assert screen.position == 4
-        with open(log, "a") as handle:
-            handle.write(lines[4][:7])  # a torn line: waited for, never a fault
+        append(log, lines[4][:7])  # a torn line: waited for, never a fault
         await pilot.pause(0.5)
         assert screen.session.fault is None and screen.position == 4
-        with open(log, "a") as handle:
-            handle.write(lines[4][7:] + "".join(lines[5:]))
+        append(log, lines[4][7:] + "".join(lines[5:]))
         for _ in range(50):
             await pilot.pause(0.05)
             if screen.position == len(lines):

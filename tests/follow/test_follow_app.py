@@ -27,8 +27,8 @@ FINAL_MESSAGE = "All done: printed hello and 2."  # exec_basic's last assistant 
 WAIT_S = 15.0
 
 
-async def until(pilot: object, condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
+async def until(pilot: object, condition: Callable[[], bool], what: str, wait_s: float = WAIT_S) -> None:
+    deadline = time.monotonic() + wait_s
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}; {describe(pilot)}")
@@ -142,7 +142,8 @@ def follow_to_the_end(tmp_path: Path, opened_at: int) -> set[int]:
             await until(pilot, done, "every event")
             await until(pilot, lambda: screen.position == total, "the position to reach the end")
             assert screen.session.reducer.to_json() == reduce_bundle(writer.dest).to_json()
-            await until(pilot, lambda: FINAL_MESSAGE in visible_text(screen.context), "the final message on screen")
+            shown = lambda: FINAL_MESSAGE in visible_text(screen.context)
+            await until(pilot, shown, "the final message on screen", wait_s=5.0)
 
     try:
         asyncio.run(scenario())

@@ -220,7 +220,7 @@ def check_cli_reduce(bundle: Path, label: str) -> tuple[subprocess.CompletedProc
     strict = run_cli("reduce", str(bundle))
     partial = run_cli("reduce", "--partial", str(bundle))
     for result in (strict, partial):
-        if b"Traceback" in result.stderr or result.returncode not in (0, 1):
+        if b"Traceback" in result.stderr or b"internal error" in result.stderr or result.returncode not in (0, 1):
             STATS["crashes"] += 1
             raise AssertionError(f"{label}: exit {result.returncode}: {result.stderr[-2000:]!r}")
     if strict.returncode == 1:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from hostile_helpers import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trace_viewer.bundle import Bundle
+from trace_viewer.bundle import Bundle, bundle_info
 from trace_viewer.reducer.replay import replay_bundle
 
 HOSTILE = settings.get_profile("hostile")
@@ -591,6 +592,29 @@ def test_bad_payload_is_a_fault_naming_it(work: Path, kind: str, site: str) -> N
         assert outcome.fault.line == index + 1
     if site == "read":
         assert outcome.applied == index
+
+
+@pytest.mark.parametrize("target", ["payload", "trace.jsonl"])
+def test_sparse_multi_gigabyte_file_is_refused_without_reading_it(work: Path, target: str) -> None:
+    """A 3 GB file (sparse: no disk used) is refused at a size limit, not read into memory."""
+    bundle = fresh(work, "exec_basic", slot="sparse")
+    if target == "payload":
+        _, ref = _payload_ref(bundle, "inference_started", "request_payload")
+        path = bundle / ref["path"]
+    else:
+        path = bundle / "trace.jsonl"
+        path.write_bytes(b"".join(read_lines(bundle)[:5]) + b'{"schema_version":2,')
+    with open(path, "r+b") as handle:
+        handle.truncate(3 << 30)
+    outcome = check_replay(bundle, f"3 GB {target}")
+    assert outcome.fault is not None
+    assert ("too large" if target == "payload" else "longer than") in outcome.fault.message
+    strict, _ = check_cli_reduce(bundle, f"3 GB {target}")  # under a 3 GB address-space limit
+    assert strict.returncode == 1
+    started = time.monotonic()
+    info = bundle_info(bundle)  # what the bundle picker shows
+    assert time.monotonic() - started < 10
+    assert info.event_count == (5 if target == "trace.jsonl" else len(read_lines(SAMPLES / "exec_basic")))
 
 
 # ----- manifest and trace.jsonl themselves ----------------------------------------------------------------

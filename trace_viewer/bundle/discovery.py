@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 
 from trace_viewer.bundle._files import open_regular
-from trace_viewer.bundle.event_log import EVENT_LOG_FILE
+from trace_viewer.bundle.event_log import EVENT_LOG_FILE, MAX_LINE_BYTES
 from trace_viewer.bundle.manifest import MANIFEST_FILE, load_manifest
 from trace_viewer.errors import BundleError
 
@@ -83,7 +83,9 @@ def is_bundle(path: str | os.PathLike[str]) -> bool:
 
 @dataclass(slots=True)
 class _Scan:
-    identity: tuple[int, int]
+    # (device, inode, first bytes): inode numbers are reused, so a new log at the same path
+    # (a bundle deleted and written again) must not continue the old scan.
+    identity: tuple[int, int, bytes]
     offset: int
     threads: int
     events: int
@@ -103,10 +105,14 @@ def _scan_log(path: Path) -> tuple[_Scan | None, bool, int]:
         return None, False, 0
     with handle:
         status = os.fstat(handle.fileno())
-        identity = (status.st_dev, status.st_ino)
+        identity = (status.st_dev, status.st_ino, handle.read(256))
         key = str(path)
         with _scans_lock:
             previous = _scans.get(key)
+        if previous is not None and previous.offset:
+            handle.seek(previous.offset - 1)  # still the end of a line, or the file was rewritten
+            if handle.read(1) != b"\n":
+                previous = None
         if previous is None or previous.identity != identity or previous.offset > status.st_size:
             previous = _Scan(identity, 0, 0, 0, None, False)
         scan = _Scan(identity, previous.offset, previous.threads, previous.events, previous.ended_status,
@@ -121,6 +127,8 @@ def _scan_log(path: Path) -> tuple[_Scan | None, bool, int]:
             end = data.rfind(b"\n") + 1  # only complete lines; a torn tail is re-read next time
             carry = data[end:]
             complete = data[:end]
+            if not complete and len(carry) > MAX_LINE_BYTES:
+                break  # no event is that long: corrupt (e.g. a sparse file); stop instead of rescanning it
             scan.threads += len(_THREAD_STARTED.findall(complete))
             scan.events += complete.count(b"\n")
             endings = _ROLLOUT_ENDED.findall(complete)

@@ -30,6 +30,9 @@ from trace_viewer.errors import BundleError
 
 EVENT_LOG_FILE = "trace.jsonl"
 CHUNK_SIZE = 4 << 20
+# Longest line read: events are small (payload bodies are separate files), so a longer
+# "line" is corruption (e.g. a sparse file of zeros) and is refused instead of held in memory.
+MAX_LINE_BYTES = 256 << 20
 
 
 @dataclass(slots=True)
@@ -222,6 +225,11 @@ class EventLog:
             newline = chunk.find(b"\n")
             if newline < 0:
                 parts.append(chunk)
+                if sum(map(len, parts)) > MAX_LINE_BYTES:
+                    # No event is that long (big content lives in payloads); stop before memory runs out.
+                    message = f"line is longer than {MAX_LINE_BYTES >> 20} MiB: not a trace event"
+                    yield LogEntry(self.line + 1, None, message, start_offset)
+                    return
                 continue
             data = b"".join(parts) + chunk if parts else chunk
             parts = []

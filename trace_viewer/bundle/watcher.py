@@ -22,21 +22,20 @@ variable ``TRACE_VIEWER_WATCH=poll``):
   Payload *contents* are not stat-ed (a large trace holds thousands): while a
   reader waits for a payload, wait with a short timeout.
 
-Usage from a worker thread::
+Usage from asyncio (a Textual async worker: no thread, ``poll`` stays on the UI loop)::
 
     with watch_bundle(path) as watcher:
-        while not stop:
-            watcher.wait(timeout=1.0)      # True: something changed
-            session.poll()
+        while following:
+            # Short timeout while an event waits for its payload or a torn line for its end.
+            await watcher.wait_async(timeout=0.05 if session.waiting else 1.0)
+            session.poll()                 # always: a timeout is a safety-net poll
 
-or from asyncio (a Textual async worker; no thread needed)::
-
-    while True:
-        await watcher.wait_async(timeout=1.0)
-        session.poll()
+or from a worker thread, with ``watcher.wait(...)`` (then hand the poll to the
+thread that owns the session, e.g. ``app.call_from_thread``).
 
 One waiter at a time. ``wake()`` and ``close()`` may be called from any thread
-and make a blocked ``wait`` return ``False`` promptly.
+and make a blocked ``wait`` return ``False`` promptly. ``BundleArrivals`` says
+which bundles appeared under a root once their manifest is complete.
 """
 
 from __future__ import annotations

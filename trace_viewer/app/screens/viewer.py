@@ -157,14 +157,17 @@ class ViewerScreen(Screen[None]):
         self.loaded = True
         self._after_load()
 
+    def _ensure_thread(self) -> None:
+        """Select the root thread (else the first) once there is one; keep a valid selection."""
+        threads = self.session.rollout["threads"]
+        if self.thread_id is None or self.thread_id not in threads:
+            root = self.session.rollout.get("root_thread_id")
+            self.thread_id = root if root in threads else next(iter(threads), None)
+
     def _after_load(self, *, initial: bool = False) -> None:
         session = self.session
         at_end = initial or self.position >= self._last_total
         self._last_total = session.total
-        if self.thread_id is None or self.thread_id not in session.rollout["threads"]:
-            root = session.rollout.get("root_thread_id")
-            threads = session.rollout["threads"]
-            self.thread_id = root if root in threads else next(iter(threads), None)
         if at_end:
             self.position = session.total
         self.show()
@@ -201,6 +204,7 @@ class ViewerScreen(Screen[None]):
     def show(self) -> None:
         """Bring every pane to the current position and thread."""
         session = self.session
+        self._ensure_thread()
         self._rebuild_rows()
         position = self.position
         self._show_header()
