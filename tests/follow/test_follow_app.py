@@ -13,8 +13,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from follow.writer import WriterOptions, WriterThread
 from trace_viewer.app.main import TraceViewerApp
 from trace_viewer.app.screens.viewer import ViewerScreen
@@ -157,10 +155,5 @@ def test_app_following_a_bundle_being_written_ends_in_the_offline_state(tmp_path
     assert len(seen_totals) >= 3  # it grew on screen while being written
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ViewerScreen picks a thread only in _after_load; events that arrive through _poll never select one, "
-    "so a bundle opened before its first thread_started shows an empty context forever",
-)
 def test_app_opened_before_the_first_thread_shows_it_once_it_starts(tmp_path: Path) -> None:
     follow_to_the_end(tmp_path, opened_at=1)  # only rollout_started so far

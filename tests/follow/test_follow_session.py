@@ -124,11 +124,6 @@ def test_following_a_bundle_ends_in_the_offline_state(
 
 
 @pytest.mark.skipif(not (CORPUS / "agents_v1").is_dir(), reason="../shared/corpus/agents_v1 is not present")
-@pytest.mark.xfail(
-    strict=True,
-    reason="ReplaySession(follow=True) never runs the end-of-log work (Replay.finish) after recording_completed; "
-    "agents_v1 needs it (pending spawn-edge fallbacks)",
-)
 def test_following_runs_the_end_of_log_work_once_recording_completed(tmp_path: Path) -> None:
     source = CORPUS / "agents_v1"
     dest = tmp_path / "agents_v1"
@@ -141,11 +136,6 @@ def test_following_runs_the_end_of_log_work_once_recording_completed(tmp_path: P
     assert_same_as_offline(followed, source, dest)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ReplaySession(follow=True) on a directory whose manifest is not written yet records a manifest fault "
-    "and stops for good (load() returns at once when stopped)",
-)
 def test_following_a_bundle_before_its_manifest_is_written(tmp_path: Path) -> None:
     source = SAMPLES / "exec_basic"
     dest = tmp_path / "exec_basic"

@@ -1028,6 +1028,25 @@ def test_app_opens_hostile_bundles_and_shows_the_fault(work: Path, mutation: str
         assert f"line {fault.line}" in first, first
 
 
+@pytest.mark.parametrize("levels", [300, 9_000])
+def test_app_inspects_deeply_nested_events_and_payloads(work: Path, levels: int) -> None:
+    """Nesting past orjson's serialiser (254) and Python's recursion limit, in an event and in its payload."""
+    bundle = fresh(work, "exec_basic", slot="app")
+    nested = b"[" * levels + b"]" * levels
+    lines = read_lines(bundle)
+    index, ref = _payload_ref(bundle, "inference_started", "request_payload")
+    event = json.loads(lines[index])
+    event["x_nested"] = "<nested>"
+    lines[index] = dump_event(event).replace(b'"<nested>"', nested)
+    write_lines(bundle, lines)
+    payload = json.loads((bundle / ref["path"]).read_bytes())
+    payload["x_nested"] = "<nested>"
+    (bundle / ref["path"]).write_bytes(json.dumps(payload).encode().replace(b'"<nested>"', nested))
+    assert check_replay(bundle, f"{levels} levels").fault is None
+    _, screens = run_app(bundle, f"{levels} levels", ["colon", *str(index + 1), "enter", "i", "end", "home"])
+    assert "Inspector" in screens[4].text
+
+
 def _schema3_with_unknown_event(work: Path) -> tuple[Path, int]:
     bundle = fresh(work, "exec_basic", slot="app")
     CLI_MUTATIONS["unknown event, schema 3"][1](bundle)
@@ -1042,7 +1061,6 @@ def test_app_shows_skipped_unknown_events_raw(work: Path) -> None:
     assert '"type": "warp_drive_engaged"' in last, last  # the inspector shows the raw event
 
 
-@pytest.mark.xfail(strict=True, reason="the viewer does not show bundle warnings (ReplaySession.warnings) yet")
 def test_app_shows_the_newer_schema_warning(work: Path) -> None:
     bundle, _ = _schema3_with_unknown_event(work)
     _, screens = run_app(bundle, "schema 3 warning", [])

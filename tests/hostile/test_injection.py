@@ -9,6 +9,7 @@ hostile text really is in the reduced state, and everything shown is derived fro
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import pty
@@ -25,9 +26,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile_helpers import CLEAN_SAMPLES, REPO, SAMPLES, Screen, copy_bundle, read_lines, run_app, write_lines
+from hostile_helpers import (
+    CLEAN_SAMPLES,
+    REPO,
+    SAMPLES,
+    STATS,
+    Screen,
+    capture,
+    copy_bundle,
+    read_lines,
+    run_app,
+    time_limit,
+    write_lines,
+)
 
 from trace_viewer import cli
+from trace_viewer.app.main import TraceViewerApp
 from trace_viewer.reducer.replay import reduce_bundle
 from trace_viewer.text import BIDI_CONTROLS
 
@@ -288,6 +302,35 @@ def test_app_search_and_fault_with_hostile_text(hostile: dict[str, Path], tmp_pa
     shown = _assert_screens_safe(screens, "fault + search")
     assert "line 11" in screens[0].text
     assert "\\x1b]0;PWNED" in shown
+
+
+def test_app_with_a_hostile_bundle_path(hostile: dict[str, Path], tmp_path: Path) -> None:
+    """The bundle's own directory name is untrusted too (the picker lists it, messages quote it)."""
+    bundle = copy_bundle(hostile["exec_basic"], tmp_path / "root" / "evil \x1b]0;PWNED\x07 \u202edir [bold]x")
+    (bundle / "trace.jsonl").unlink()  # a fault message quoting the path
+    _, screens = run_app(bundle, "hostile path", ["end", "i"], size=(150, 40))
+    _assert_screens_safe(screens, "hostile path")
+    assert "\\x1b]0;PWNED\\x07" in screens[0].text
+
+
+def test_picker_with_hostile_bundle_names(hostile: dict[str, Path], tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    copy_bundle(hostile["exec_basic"], root / "evil \x1b]0;PWNED\x07 \u202edir [bold]x")
+    copy_bundle(hostile["tools_mcp"], root / "ok")
+
+    async def drive() -> Screen:
+        app = TraceViewerApp(root, picker=True)
+        async with app.run_test(size=(150, 30)) as pilot:
+            await pilot.pause(0.5)
+            screen = capture(app)
+            await pilot.press("q")
+        return screen
+
+    STATS["app_runs"] += 1
+    with time_limit(60):
+        screen = asyncio.run(drive())
+    _assert_screens_safe([screen], "picker")
+    assert "\\x1b]0;PWNED\\x07" in screen.text and "[bold]x" in screen.text
 
 
 def test_terminal_title_is_unchanged_in_a_real_terminal(hostile: dict[str, Path]) -> None:

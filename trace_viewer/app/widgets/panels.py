@@ -91,6 +91,9 @@ class TraceHeader(Themed, Static):
         if fault is not None:
             bottom.append("  ✗ ", palette["fault"])
             bottom.append(safe_line(fault.location()), palette["fault"])
+        for warning in session.warnings:
+            bottom.append("  ⚠ ", palette["status-cancelled"])
+            bottom.append(safe_line(warning), palette["status-cancelled"])
         self.update(Text("\n").join([top, bottom]))
 
 
