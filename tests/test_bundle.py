@@ -501,6 +501,10 @@ def test_live_replay_gives_up_on_a_payload_that_never_comes(tmp_path: Path) -> N
     builder.reduce()
     (tmp_path / "payloads" / "1.json").unlink()
     replay = Replay(tmp_path, payload_wait=0)
+    # Even with no time to wait, a few polls must fail first (a poller that was paused looks again).
+    replay.poll()
+    replay.poll()
+    assert replay.fault is None and replay.waiting
     replay.poll()
     assert replay.fault is not None and replay.fault.payload_id == "raw_payload:1"
 

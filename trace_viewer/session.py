@@ -323,10 +323,13 @@ class ReplaySession:
         while not self.done:
             self.load()
 
-    def poll(self) -> int:
-        """Follow mode: apply whatever was appended since the last call. Returns new events."""
+    def poll(self, budget_s: float | None = None) -> int:
+        """Follow mode: apply whatever was appended since the last call. Returns new events.
+
+        With ``budget_s``, stop after about that long; ``done`` is then False while more is on disk.
+        """
         self._exhausted = False
-        return self.load()
+        return self.load(budget_s=budget_s)
 
     def _finish(self) -> None:
         if self.finished or self.stopped:

@@ -9,6 +9,7 @@ suite is the same on every run and takes a fixed, small amount of time.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
@@ -783,7 +784,7 @@ ESCAPES = [
 
 @pytest.fixture()
 def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every path the product opens (os.open and builtins.open), resolved."""
+    """Every path opened (os.open, builtins.open, io.open), resolved."""
     paths: list[str] = []
     real_os_open = os.open
     real_open = open
@@ -799,6 +800,7 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(os, "open", spy_os_open)
     monkeypatch.setattr("builtins.open", spy_open)
+    monkeypatch.setattr(io, "open", spy_open)  # what pathlib uses
     return paths
 
 
@@ -837,7 +839,9 @@ def test_payload_path_leaving_the_bundle_is_refused_unread(
     work: Path, escape: str, site: str, opened: list[str]
 ) -> None:
     bundle, sentinel, ref = _escape_bundle(work, site, escape)
+    opened.clear()  # what the set-up wrote; from here on, only what replay opens
     outcome = check_replay(bundle, f"{site} payload at {escape}")
+    assert opened  # the spy sees the product's reads
     assert outcome.fault is not None, escape
     assert "refused" in outcome.fault.message, outcome.fault
     if escape != "<symlinked directory>":  # then the first payload read is the one refused

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import os
 import shutil
 import stat
@@ -91,6 +92,7 @@ def no_writes_inside(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
     monkeypatch.setattr(os, "open", spy_os_open)
     monkeypatch.setattr("builtins.open", spy_open)
+    monkeypatch.setattr(io, "open", spy_open)  # what pathlib uses
     for name in ("mkdir", "makedirs", "remove", "unlink", "rmdir", "rename", "replace", "chmod", "utime", "truncate",
                  "symlink", "link", "mkfifo"):  # fmt: skip
         guard(name)
@@ -214,3 +216,14 @@ def test_fingerprint_notices_changes(tmp_path: Path) -> None:
     shutil.copystat(bundle2 / "manifest.json", bundle2 / "trace.jsonl")
     (bundle2 / "trace.jsonl").write_bytes(data[:-2] + b"X\n")
     assert fingerprint(bundle2) != before
+
+
+def test_write_spy_notices_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bundle = copy_bundle(SAMPLES / "exec_basic", tmp_path / "b")
+    for write in (
+        lambda: (bundle / "new.json").write_bytes(b"{}"),
+        lambda: os.close(os.open(bundle / "trace.jsonl", os.O_WRONLY | os.O_APPEND)),
+        lambda: os.rename(bundle / "manifest.json", bundle / "m.json"),
+    ):
+        with pytest.raises(AssertionError), no_writes_inside(bundle, monkeypatch):
+            write()

@@ -13,7 +13,7 @@ from trace_viewer.app.locate import resolve_target
 
 def run(path: str | None, follow: bool = False) -> int:
     """Open the viewer on PATH (a bundle or a folder of bundles); no PATH: newest under the trace root or a sample."""
-    target = resolve_target(path)
+    target = resolve_target(path, follow=follow)
     if target.error is not None:
         print(f"trace-viewer: {target.error}", file=sys.stderr)
         return 2

@@ -65,7 +65,16 @@ COMMANDS: tuple[Command, ...] = (
         "From a spawn/send tool call to the item it delivered; from an agent result to the parent's notification",
     ),
     Command("back", "E", "E", "Back", "Return to where the last jump came from"),
-    Command("toggle_follow", "f", "f", "Follow", "Follow the trace as it is written (poll for new events)"),
+    Command("toggle_follow", "f", "f", "Follow", "Follow the trace as it is written (End: back to live)"),
+    Command(
+        "reload",
+        "r",
+        "r",
+        "Reload",
+        "Reopen the bundle from the start (after its log was truncated or replaced)",
+    ),
+    Command("open_offered", "o", "o", "Open new bundle", "Open the new bundle that appeared under the followed root"),
+    Command("to_list", "escape", "Esc", "Bundle list", "Back to the list of bundles (when opened from one)"),
     Command("help", "question_mark", "?", "Help", "Show all keys", True),
     Command("quit", "q", "q", "Quit", "Quit trace-viewer", True),
 )

@@ -44,7 +44,8 @@ def _looks_like_bundle(path: Path) -> bool:
     return is_bundle(path) or (path / "trace.jsonl").exists() or (path / "payloads").is_dir()
 
 
-def resolve_target(path: str | None) -> Target:
+def resolve_target(path: str | None, *, follow: bool = False) -> Target:
+    """What PATH means. Following, an empty folder is a trace root that bundles will appear in."""
     if path is None:
         root = os.environ.get(ROOT_ENV)
         if root and Path(root).is_dir():
@@ -68,4 +69,6 @@ def resolve_target(path: str | None) -> Target:
         return Target(target, picker=True)
     if _looks_like_bundle(target):
         return Target(target)
+    if follow:
+        return Target(target, picker=True)
     return Target(target, error=f"{path}: no trace bundle here (no manifest.json, no bundles below)")

@@ -9,7 +9,9 @@ from pathlib import Path
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
+from trace_viewer.app import gc_policy
 from trace_viewer.app.commands import COMMANDS
+from trace_viewer.app.follow import RootFollower
 from trace_viewer.app.screens.picker import PickerScreen
 from trace_viewer.app.screens.viewer import ViewerScreen
 from trace_viewer.session import ReplaySession
@@ -26,12 +28,21 @@ class TraceViewerApp(App[int]):
         self.target = target
         self.follow = follow
         self.picker = picker
+        self.root_follower: RootFollower | None = None  # --follow ROOT: picks up new bundles
 
     def on_mount(self) -> None:
+        # Big traces make full GCs stall frames; see gc_policy for the why and the measurements.
+        gc_policy.install()
         if self.picker:
-            self.push_screen(PickerScreen(self.target))
+            self.push_screen(PickerScreen(self.target, live=self.follow))
+            if self.follow:
+                self.root_follower = RootFollower(self, self.target)
+                self.run_worker(self.root_follower.run(), group="root-follow")
         else:
             self.open_bundle(self.target)
+
+    def on_unmount(self) -> None:
+        gc_policy.restore()
 
     def open_bundle(self, path: Path) -> None:
         self.sub_title = str(path.name)

@@ -279,6 +279,33 @@ def render_item(
     return Group(*parts)
 
 
+def item_rows_estimate(
+    item: dict[str, Any],
+    *,
+    width: int,
+    expanded: bool,
+    provenance: bool,
+    tool_label: str | None = None,
+) -> int:
+    """About how many screen rows ``render_item`` takes at ``width``, from the text alone (no Rich).
+
+    Folds exactly like ``render_item`` and counts each shown line as its length over
+    the width; word wrapping and wide characters can add a row here and there. Used
+    for blocks off screen, which are rendered (and measured) once they come into view.
+    """
+    rows = 2 if provenance else 1
+    if item.get("kind") == "compaction_marker":
+        return rows + 1
+    pieces = [(style, text if text.endswith("\n") else text + "\n") for style, text in item_body(item, tool_label)]
+    shown, hidden_lines, hidden_chars = fold_pieces(pieces, width, expanded)
+    body = "".join(text for _, text in shown).rstrip()
+    if body:
+        rows += sum(max(1, -(-len(line) // width)) for line in body.split("\n"))
+    if hidden_lines or hidden_chars:
+        rows += 1
+    return rows
+
+
 def timeline_label(
     row: Any,
     palette: Palette,

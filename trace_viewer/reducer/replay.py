@@ -24,6 +24,9 @@ from trace_viewer.reducer.events import payload_refs
 # How long a live replay waits for a payload that an event references but that is
 # not readable yet (Codex writes payloads first, but a reader can be quicker than the disk).
 PAYLOAD_WAIT_SECONDS = 2.0
+# ...and how many polls must have failed to read it: a poller that was paused (a busy UI,
+# a suspended process) for longer than the wait must still look again before giving up.
+PAYLOAD_ATTEMPTS = 3
 
 
 def _event_refs(event: Any) -> list[dict[str, Any]]:
@@ -43,9 +46,16 @@ class Replay:
     readable yet becomes readable), so read it from here after each ``poll``.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, payload_wait: float = PAYLOAD_WAIT_SECONDS) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        payload_wait: float = PAYLOAD_WAIT_SECONDS,
+        payload_attempts: int = PAYLOAD_ATTEMPTS,
+    ) -> None:
         self.path = Path(path)
         self.payload_wait = payload_wait
+        self.payload_attempts = payload_attempts
         self.bundle: Bundle | None = None
         self.reducer: Reducer = Reducer({}, NoPayloads())
         self.finished = False
@@ -55,6 +65,7 @@ class Replay:
         self.internal_error: BaseException | None = None
         self._held: deque[LogEntry] = deque()
         self._held_since: float | None = None
+        self._held_attempts = 0  # failed reads of the held event's payloads
         # raw_payload_id -> (line, seq) of the first event that referenced it, to place end-of-log faults.
         self._payload_sites: dict[str, tuple[int, int | None]] = {}
         self._open()
@@ -109,6 +120,7 @@ class Replay:
                     self._held.appendleft(entry)
                     break
                 self._held_since = None
+                self._held_attempts = 0
                 change = self._apply(entry)
                 if change is None:
                     break
@@ -122,7 +134,11 @@ class Replay:
         return changes
 
     def _payloads_ready(self, entry: LogEntry) -> bool:
-        """Live mode: hold an event until its payloads parse, for at most ``payload_wait`` seconds."""
+        """Live mode: hold an event until its payloads parse.
+
+        Gives up (lets the reducer report the payload) only once ``payload_wait``
+        seconds have passed *and* ``payload_attempts`` polls have failed.
+        """
         assert self.bundle is not None
         for ref in _event_refs(entry.event):
             try:
@@ -133,7 +149,8 @@ class Replay:
                 now = time.monotonic()
                 if self._held_since is None:
                     self._held_since = now
-                if now - self._held_since < self.payload_wait:
+                self._held_attempts += 1
+                if now - self._held_since < self.payload_wait or self._held_attempts < self.payload_attempts:
                     return False
         return True
 

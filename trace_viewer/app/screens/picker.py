@@ -48,13 +48,20 @@ class PickerScreen(Screen[None]):
             super().__init__()
             self.path = path
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, live: bool = False) -> None:
         super().__init__()
         self.root = root
+        # Following the root: the list is refreshed as bundles appear and grow (by the app's RootFollower).
+        self.live = live
+        self.listed = False  # the first listing is done (infos is meaningful)
         self.infos: list[BundleInfo] = []
+        self._cells: list[tuple[str, ...]] | None = None  # what the table shows now
 
     def compose(self) -> ComposeResult:
-        yield Static(Text.assemble(("Bundles under ", "bold"), safe_line(str(self.root))), id="picker-title")
+        title = Text.assemble(("Bundles under ", "bold"), safe_line(str(self.root)))
+        if self.live:
+            title.append("  (following: new bundles open as they appear)", "dim")
+        yield Static(title, id="picker-title")
         yield DataTable(id="picker-table", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
@@ -65,22 +72,51 @@ class PickerScreen(Screen[None]):
         table.focus()
 
     def action_reload(self) -> None:
+        self._fill()
+        self.listed = True
+        if not self.infos:
+            message = "No bundles here yet: waiting for one to appear." if self.live else "No bundles found here."
+            self.notify(message, severity="information" if self.live else "warning")
+
+    def refresh_live(self) -> None:
+        """Re-list (new bundles, growing counts, statuses), keeping the cursor on the same bundle."""
+        table = self.query_one(DataTable)
+        row = table.cursor_row
+        selected = self.infos[row].path if self.infos and row is not None and 0 <= row < len(self.infos) else None
+        self._fill()
+        if selected is not None:
+            index = next((i for i, info in enumerate(self.infos) if info.path == selected), None)
+            if index is not None:
+                table.move_cursor(row=index, animate=False)
+
+    def on_screen_resume(self) -> None:
+        # Back from a viewer: bundles may have appeared or finished meanwhile.
+        if self.live and self.listed:
+            self.refresh_live()
+
+    def _fill(self) -> None:
+        infos = list_bundles(self.root)
+        cells = [
+            (_started(info), info.status, str(info.event_count), str(info.thread_count), size_text(info.size_bytes),
+             safe_line(info.name))
+            for info in infos
+        ]  # fmt: skip
+        self.infos = infos
+        if cells == self._cells:
+            return  # nothing visible changed: keep the table (and its scroll) as it is
+        self._cells = cells
         table = self.query_one(DataTable)
         table.clear()
-        self.infos = list_bundles(self.root)
-        for index, info in enumerate(self.infos):
-            status = info.status
+        for index, (started, status, events, threads, size, name) in enumerate(cells):
             table.add_row(
-                Text(_started(info)),
+                Text(started),
                 Text(status, style=_STATUS_STYLE.get(status, "")),
-                Text(str(info.event_count), justify="right"),
-                Text(str(info.thread_count), justify="right"),
-                Text(size_text(info.size_bytes), justify="right"),
-                Text(safe_line(info.name), overflow="ellipsis"),
+                Text(events, justify="right"),
+                Text(threads, justify="right"),
+                Text(size, justify="right"),
+                Text(name, overflow="ellipsis"),
                 key=str(index),
             )
-        if not self.infos:
-            self.notify("No bundles found here.", severity="warning")
 
     def action_open(self) -> None:
         table = self.query_one(DataTable)

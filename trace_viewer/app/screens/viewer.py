@@ -10,16 +10,25 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import Footer
+from textual.worker import Worker
 
+from trace_viewer.app import gc_policy
 from trace_viewer.app.commands import COMMANDS
+from trace_viewer.app.follow import (
+    IDLE_TIMEOUT_S,
+    MIN_FRAME_S,
+    POLL_BUDGET_S,
+    WAITING_TIMEOUT_S,
+    bundle_is_live,
+)
 from trace_viewer.app.render import Palette, safe_line
 from trace_viewer.app.screens.help import HelpScreen
 from trace_viewer.app.screens.prompt import PromptScreen
@@ -35,13 +44,13 @@ from trace_viewer.app.widgets.inspector import InspectorPane
 from trace_viewer.app.widgets.lines import COMPONENT_CLASSES, BlockList
 from trace_viewer.app.widgets.panels import EventBar, TraceHeader, UsagePane
 from trace_viewer.app.widgets.timeline import TimelinePane
+from trace_viewer.bundle.watcher import Watcher, watch_bundle
 from trace_viewer.session import ReplaySession, SearchHit
 
 # How long one slice of progressive loading may hold the UI before it redraws.
 LOAD_SLICE_SECONDS = 0.05
 # The first slice is longer: small bundles load completely before the first frame.
 FIRST_SLICE_SECONDS = 0.2
-FOLLOW_INTERVAL = 0.2
 REDRAW_SECONDS = 0.25
 
 _FILTER = re.compile(r"\b(role|kind|thread):(\S+)")
@@ -65,7 +74,7 @@ class ViewerScreen(Screen[None]):
         Binding(command.bind, command.action, command.title, show=command.footer) for command in COMMANDS
     ]
 
-    def __init__(self, session: ReplaySession, *, follow: bool = False) -> None:
+    def __init__(self, session: ReplaySession, *, follow: bool = False, auto_follow: bool = True) -> None:
         super().__init__()
         self.tv_palette: Palette | None = None
         self.session = session
@@ -84,7 +93,13 @@ class ViewerScreen(Screen[None]):
         self.history: list[Place] = []
         self.new_events = 0
         self.message: str | None = None
-        self._poll_timer: Timer | None = None
+        # Follow mode: a worker waits on a watcher of the bundle directory (see _follow).
+        self.auto_follow = auto_follow  # follow by itself when the bundle is still being written
+        self.auto_followed = False
+        self.offered: Path | None = None  # a newer bundle under the followed root (`o` opens it)
+        self.reload_needed: str | None = None  # the log was truncated/replaced (`r` reopens)
+        self._follow_worker: Worker[None] | None = None
+        self._watcher: Watcher | None = None
         self._select_after: str | None = None
 
     # ----- layout -----------------------------------------------------------------
@@ -112,6 +127,9 @@ class ViewerScreen(Screen[None]):
         self.context.border_title = "Context"
         self.query_one(InspectorPane).border_title = "Inspector"
         self.query_one(UsagePane).border_title = "Usage"
+        if not self.following and self.auto_follow and bundle_is_live(self.session.path):
+            # Unfinished and written to recently: Codex is (probably) still writing it.
+            self.following = self.auto_followed = True
         self.session.follow = self.following or self.session.follow
         self.session.load(budget_s=FIRST_SLICE_SECONDS)
         self._after_load(initial=True)
@@ -119,7 +137,8 @@ class ViewerScreen(Screen[None]):
             self.run_worker(self._load_rest(), exclusive=True, group="load")
         else:
             self.loaded = True
-        self._poll_timer = self.set_interval(FOLLOW_INTERVAL, self._poll, pause=not self.following)
+        if self.following:
+            self._start_following()
         self.watch(self.app, "theme", self._theme_changed, init=False)
         for warning in self.session.warnings:
             self.notify(safe_line(warning), severity="warning", timeout=10, markup=False)
@@ -171,8 +190,13 @@ class ViewerScreen(Screen[None]):
         if at_end:
             self.position = session.total
         self.show()
+        if session.done and self._frozen_session is not session:
+            # Loaded: take the state out of the collector's sight (see gc_policy for why).
+            self._frozen_session = session
+            gc_policy.freeze_loaded_state()
 
     _last_total = 0
+    _frozen_session: ReplaySession | None = None
 
     # ----- drawing ----------------------------------------------------------------
     def _rebuild_rows(self) -> None:
@@ -190,8 +214,14 @@ class ViewerScreen(Screen[None]):
             out.append("before/after")
         if self.context.provenance:
             out.append("provenance")
-        if self.following:
-            out.append("follow" + (f" +{self.new_events} new" if self.new_events else ""))
+        if self.following and self.position < self.session.total:
+            out.append("follow paused" + (f": {self.new_events} new events, End: live" if self.new_events else ""))
+        elif self.following:
+            out.append("follow (auto: still being written)" if self.auto_followed else "follow")
+        if self.reload_needed:
+            out.append("log changed: r reloads")
+        if self.offered is not None:
+            out.append("new bundle: o opens it")
         if self.hits:
             out.append(f"hit {self.hit_index + 1}/{len(self.hits)}")
         return out
@@ -462,6 +492,7 @@ class ViewerScreen(Screen[None]):
     # ----- follow --------------------------------------------------------------------
     def action_toggle_follow(self) -> None:
         self.following = not self.following
+        self.auto_followed = False
         if self.following:
             if self.session.finished and not self.session.closed:
                 # The end-of-log checks already ran on this unfinished bundle: reload it live.
@@ -471,31 +502,150 @@ class ViewerScreen(Screen[None]):
                 self._rows_revision = -1
             self.session.follow = True
             self.goto(self.session.total)
-            if self._poll_timer is not None:
-                self._poll_timer.resume()
+            self._start_following()
         else:
-            if self._poll_timer is not None:
-                self._poll_timer.pause()
+            self._stop_following()
             self.show()
 
-    def _poll(self) -> None:
-        if not self.following:
-            return
-        session = self.session
+    def _start_following(self) -> None:
+        if self._follow_worker is None or self._follow_worker.is_finished:
+            self._follow_worker = self.run_worker(self._follow(), group="follow", exclusive=True)
+
+    def _stop_following(self) -> None:
+        if self._watcher is not None:
+            self._watcher.wake()
+        if self._follow_worker is not None:
+            self._follow_worker.cancel()
+            self._follow_worker = None
+
+    def on_unmount(self) -> None:
+        self._stop_following()
+
+    def _open_watcher(self) -> Watcher | None:
+        try:
+            return watch_bundle(self.session.path)
+        except OSError:
+            return None  # the directory is not there (any more): look again on a short timer
+
+    async def _follow(self) -> None:
+        """Apply new events whenever the bundle changes; redraw at most every ``MIN_FRAME_S``.
+
+        The watcher is (re)made before each poll, so a write landing between the
+        poll and the wait still ends the wait. Idle, this blocks in the watcher
+        (a safety-net poll every ``IDLE_TIMEOUT_S``); while an event waits for
+        its payload or a torn line for its end, it looks again after a short timeout.
+        """
+        loop = asyncio.get_running_loop()
+        watcher: Watcher | None = None
+        last_draw = 0.0
+        dirty = False
+        try:
+            while self.following:
+                if not self.loaded:
+                    await asyncio.sleep(WAITING_TIMEOUT_S)  # the progressive load catches up first
+                    continue
+                if watcher is None:
+                    watcher = self._watcher = self._open_watcher()
+                session = self.session
+                dirty |= self._follow_poll(session)
+                if session.reset_reason:
+                    self._log_reset(session.reset_reason)
+                    return
+                if dirty:
+                    pause = last_draw + MIN_FRAME_S - loop.time()
+                    if pause > 0:
+                        await asyncio.sleep(pause)  # whatever arrives meanwhile joins this frame
+                        continue
+                    self.show()
+                    last_draw = loop.time()
+                    dirty = False
+                if session.finished or session.stopped:
+                    return  # nothing more will be applied
+                if not session.done:
+                    await asyncio.sleep(0)  # more on disk than one poll's budget: let a frame through
+                    continue
+                timeout = WAITING_TIMEOUT_S if session.waiting or watcher is None else IDLE_TIMEOUT_S
+                if watcher is not None:
+                    await watcher.wait_async(timeout)
+                else:
+                    await asyncio.sleep(timeout)
+        finally:
+            if watcher is not None:
+                watcher.close()
+            if self._watcher is watcher:
+                self._watcher = None
+
+    def _follow_poll(self, session: ReplaySession) -> bool:
+        """Apply what is new; keep the position pinned to the newest event unless the user looked back."""
         pinned = self.position >= session.total
-        added = session.poll()
-        if session.reset_reason:
-            self.following = False
-            self.notify(
-                safe_line(f"{session.reset_reason} — reopen the bundle to continue."), severity="error", markup=False
-            )
-        if not added:
-            return
-        if pinned:
-            self.position = session.total
-        else:
-            self.new_events += added
+        revision = session.revision
+        added = session.poll(budget_s=POLL_BUDGET_S)
+        if added:
+            if pinned:
+                self.position = session.total
+            else:
+                self.new_events += added
+        return added > 0 or session.revision != revision
+
+    def _log_reset(self, reason: str) -> None:
+        """The log shrank or was swapped: incremental reading cannot go on. Say so and offer a reload."""
+        self.following = False
+        self.auto_followed = False
+        self.reload_needed = reason
+        self.message = f"{reason}. Press r to reload the bundle from the start."
+        self.notify(
+            safe_line(f"{reason}. Press r to reload the bundle from the start."),
+            title="The trace log changed under the viewer",
+            severity="error",
+            timeout=30,
+            markup=False,
+        )
         self.show()
+
+    def bundle_live(self) -> bool:
+        """The open bundle may still grow (for the root follower: switch to a new bundle or only offer it)."""
+        session = self.session
+        if session.closed or session.stopped:
+            return False
+        return bundle_is_live(session.path)
+
+    def offer_bundle(self, path: Path) -> None:
+        """A newer bundle appeared under the followed root; the one open is still live, so only offer it."""
+        self.offered = path
+        self.notify(
+            safe_line(f"{path.name} started. Press o to open it."),
+            title="New bundle",
+            timeout=20,
+            markup=False,
+        )
+        self._show_header()
+
+    def open_other(self, path: Path, *, follow: bool | None = None) -> None:
+        """Replace this screen by a viewer of ``path`` (the same path: a reload from scratch)."""
+        self._stop_following()
+        follow = self.following if follow is None else follow
+        self.app.sub_title = path.name
+        self.app.switch_screen(ViewerScreen(ReplaySession(path, follow=follow), follow=follow))
+
+    def action_reload(self) -> None:
+        self.open_other(self.session.path, follow=self.following or self.reload_needed is not None)
+
+    def action_to_list(self) -> None:
+        from trace_viewer.app.screens.picker import PickerScreen
+
+        if not any(isinstance(screen, PickerScreen) for screen in self.app.screen_stack[:-1]):
+            self.message = "Not opened from a bundle list."
+            self.show()
+            return
+        self._stop_following()
+        self.app.pop_screen()
+
+    def action_open_offered(self) -> None:
+        if self.offered is None:
+            self.message = "No new bundle to open (new bundles are offered when following a trace root)."
+            self.show()
+            return
+        self.open_other(self.offered, follow=True)
 
     # ----- messages from panes -------------------------------------------------------
     def on_block_list_activated(self, message: BlockList.Activated) -> None:

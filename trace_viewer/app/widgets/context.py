@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.strip import Strip
 
-from trace_viewer.app.render import render_item, safe, safe_line
+from trace_viewer.app.render import item_rows_estimate, render_item, safe, safe_line
 from trace_viewer.app.views import Block, tool_title
 from trace_viewer.app.widgets.lines import BlockList, with_gutter
 from trace_viewer.session import ReplaySession
@@ -118,6 +118,21 @@ class ContextPane(BlockList[Block]):
 
     def selectable(self, block: Block) -> bool:
         return block.kind in ("item", "group")
+
+    def estimate_height(self, block: Block, width: int) -> int | None:
+        # Items are what is costly to render; rules, groups and notices are one or two rows: render them.
+        if block.kind != "item":
+            return None
+        item = self._item(block)
+        if item is None:
+            return None
+        return item_rows_estimate(
+            item,
+            width=width,
+            expanded=block.key in self.expanded,
+            provenance=self.provenance,
+            tool_label=self._tool_labels.get(str(item.get("call_id"))),
+        )
 
     def render_block(self, block: Block, width: int) -> RenderableType:
         palette = self.palette()

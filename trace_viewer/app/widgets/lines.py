@@ -4,12 +4,19 @@ Mounting one widget per conversation item does not scale to long traces, so the
 panes render only the rows on screen: each block is rendered to strips once per
 (width, cache key), a prefix sum maps screen rows to blocks, and ``render_line``
 slices. A cursor selects blocks for keyboard/mouse actions.
+
+Rendering a block through Rich is what costs, so a layout does not render every
+block to learn its height: blocks that can be estimated cheaply
+(``estimate_height``) keep the estimate until they come into view, and only the
+blocks on screen are rendered (and measured) before a frame is drawn. Measuring
+block ``i`` only moves the blocks after it, so the top of the view stays put.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Hashable, Sequence
+from itertools import accumulate
 from typing import Any, ClassVar, Generic, TypeVar
 
 from rich.console import RenderableType
@@ -128,6 +135,9 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
     GUTTER = 0
     # Every block is this many rows (None: measure by rendering). Saves rendering off-screen rows.
     FIXED_HEIGHT: int | None = None
+    # Lists of at most this many blocks are measured whole (an exact scrollbar); in longer ones,
+    # off-screen blocks keep their estimated height until they are scrolled into view.
+    MEASURE_ALL_UP_TO = 40
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -135,8 +145,13 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
         self.cursor: int | None = None
         self._heights: list[int] = []
         self._offsets: list[int] = [0]
+        # Indexes of blocks whose height is an estimate (not rendered at this width yet).
+        self._estimated: set[int] = set()
+        self._offsets_stale = False
         self._strips: LRUCache[tuple[Hashable, int], list[Strip]] = LRUCache(4096)
+        self._estimates: LRUCache[tuple[Hashable, int], int] = LRUCache(4096)
         self._width = 0
+        self._line_style: Style | None = None
         # What the view should scroll to once its size is known: ("end",), ("block", i, top), ("y", y).
         self._scroll_intent: tuple[Any, ...] | None = None
 
@@ -151,6 +166,10 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
     def selectable(self, block: B) -> bool:
         return True
 
+    def estimate_height(self, block: B, width: int) -> int | None:
+        """A cheap guess of the rows a block takes at ``width`` (no rendering); None: render to know."""
+        return None
+
     def decorate(self, block: B, index: int, strip: Strip, line: int, width: int) -> Strip:
         """Per-row styling that changes often (cursor, current) without re-rendering."""
         return strip
@@ -164,13 +183,15 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
 
     def clear_cache(self) -> None:
         self._strips.clear()
+        self._estimates.clear()
         self._layout()
 
     def _content_width(self) -> int:
         return max(10, self.scrollable_content_region.width or self.size.width or 80)
 
-    def _block_strips(self, block: B, width: int) -> list[Strip]:
-        key = (self.block_key(block), width)
+    def _block_strips(self, block: B, width: int, key: tuple[Hashable, int] | None = None) -> list[Strip]:
+        if key is None:
+            key = (self.block_key(block), width)
         strips = self._strips.get(key)
         if strips is None:
             text = self.render_block(block, width)
@@ -187,19 +208,90 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
         width = self._content_width()
         self._width = width
         inner = max(1, width - self.GUTTER)
+        estimated: set[int] = set()
         if self.FIXED_HEIGHT is not None:
             heights = [self.FIXED_HEIGHT] * len(self.blocks)
         else:
-            heights = [len(self._block_strips(block, inner)) for block in self.blocks]
-        offsets = [0]
-        total = 0
-        for height in heights:
-            total += height
-            offsets.append(total)
+            heights = []
+            for index, block in enumerate(self.blocks):
+                key = (self.block_key(block), inner)
+                strips = self._strips.get(key)
+                if strips is not None:
+                    heights.append(len(strips))
+                    continue
+                guess = self._estimates.get(key)
+                if guess is None:
+                    guess = self.estimate_height(block, inner)
+                    if guess is None:
+                        heights.append(len(self._block_strips(block, inner, key)))
+                        continue
+                    self._estimates[key] = guess
+                heights.append(guess)
+                estimated.add(index)
         self._heights = heights
-        self._offsets = offsets
-        self.virtual_size = Size(width, total)
+        self._estimated = estimated
+        if len(heights) <= self.MEASURE_ALL_UP_TO:
+            for index in sorted(estimated):
+                self._exact_height(index)
+        self._update_offsets()
         self.refresh()
+
+    def _update_offsets(self) -> None:
+        self._offsets = [0, *accumulate(self._heights)]
+        self._offsets_stale = False
+        self.virtual_size = Size(self._width, self._offsets[-1])
+
+    def _exact_height(self, index: int) -> int:
+        """The height of block ``index``, rendering it first if it was only estimated.
+
+        Call ``_settle`` afterwards: a corrected height leaves the offsets stale.
+        """
+        if index in self._estimated:
+            self._estimated.discard(index)
+            height = len(self._block_strips(self.blocks[index], max(1, self._width - self.GUTTER)))
+            if height != self._heights[index]:
+                self._heights[index] = height
+                self._offsets_stale = True
+        return self._heights[index]
+
+    def _settle(self) -> None:
+        if self._offsets_stale:
+            self._update_offsets()
+
+    def _measure_down(self, first: int, rows: int) -> None:
+        """Exact heights for the blocks that fill ``rows`` screen rows from the top of block ``first``."""
+        if self._estimated:
+            index, filled = max(0, first), 0
+            while index < len(self._heights) and filled < rows:
+                filled += self._exact_height(index)
+                index += 1
+            self._settle()
+
+    def _measure_up(self, last: int, rows: int) -> None:
+        """Exact heights for the blocks that fill ``rows`` screen rows up from the bottom of block ``last``."""
+        if self._estimated:
+            index, filled = min(last, len(self._heights) - 1), 0
+            while index >= 0 and filled < rows:
+                filled += self._exact_height(index)
+                index -= 1
+            self._settle()
+
+    def _measure_view(self) -> None:
+        """Before drawing: the blocks in view get rendered, so their rows are exact."""
+        if not self._estimated or len(self._heights) != len(self.blocks):
+            return
+        viewport = self.scrollable_content_region.height or self.size.height or 1
+        top = int(self.scroll_offset.y)
+        first = self.block_at_line(top)
+        if first is None:
+            self._measure_up(len(self.blocks) - 1, viewport)
+        else:
+            self._measure_down(first, viewport + top - self._offsets[first])
+
+    def _scroll_end(self) -> None:
+        viewport = self.scrollable_content_region.height or 0
+        self._measure_up(len(self.blocks) - 1, viewport)
+        self.scroll_to(y=max(0, self._offsets[-1] - viewport), animate=False, immediate=True)
 
     def on_resize(self, event: events.Resize) -> None:
         if self._content_width() != self._width or len(self._heights) != len(self.blocks):
@@ -217,11 +309,7 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
         if not intent:
             return
         if intent[0] == "end":
-            self.scroll_to(
-                y=max(0, self._offsets[-1] - (self.scrollable_content_region.height or 0)),
-                animate=False,
-                immediate=True,
-            )
+            self._scroll_end()
         elif intent[0] == "block":
             self.scroll_to_block(intent[1], top=intent[2])
         elif intent[0] == "y":
@@ -235,15 +323,26 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
     def block_region(self, index: int) -> Region:
         if index >= len(self._heights):
             return Region(0, 0, self._width, 1)
+        self._exact_height(index)
+        self._settle()
         top = self._offsets[index]
         return Region(0, top, self._width, self._heights[index])
 
     # ----- drawing ----------------------------------------------------------------
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._measure_view()
+        # The widget's style walks the DOM on every access: once per frame, not once per row.
+        self._line_style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._line_style = None
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         line = scroll_y + y
         width = self._width or self._content_width()
-        base = self.rich_style
+        base = self._line_style or self.rich_style
         index = self.block_at_line(line)
         if index is None:
             return Strip.blank(width, base)
@@ -273,8 +372,9 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
     def scroll_to_block(self, index: int, *, top: bool = False) -> None:
         if not (0 <= index < len(self.blocks)):
             return
-        region = self.block_region(index)
         height = self.scrollable_content_region.height or 1
+        self._measure_down(index, height)
+        region = self.block_region(index)
         if top or region.height >= height:
             self.scroll_to(y=region.y, animate=False, immediate=True)
         else:
@@ -324,7 +424,7 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
         if indexes:
             self.move_cursor(indexes[-1] if direction > 0 else indexes[0])
             if direction > 0:
-                self.scroll_end(animate=False, immediate=True)
+                self._scroll_end()
             else:
                 self.scroll_home(animate=False, immediate=True)
 
