@@ -264,6 +264,11 @@ class ReplaySession:
         return self.replay.waiting
 
     @property
+    def awaiting_payload(self) -> bool:
+        """Follow mode: an event waits for its payload file (look again soon, even if nothing seems to change)."""
+        return self.replay.awaiting_payload
+
+    @property
     def reset_reason(self) -> str | None:
         """Why the log cannot be read on incrementally (truncated/replaced); reload to continue."""
         return self.replay.reset_reason

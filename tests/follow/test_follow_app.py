@@ -2,23 +2,34 @@
 
 The writer replays a sample bundle the way Codex writes it and stops at fixed
 points (``holds``) so the test can act on a known prefix; the app follows with
-its own timer/watcher. At the end the app's state is the offline reduce and the
-final assistant message is on screen.
+its watcher-driven worker. At the end the app's state is the offline reduce and the
+final assistant message is on screen. Also: a trace root where bundles appear
+after the app started (opened, switched to, or offered), a directory caught
+before its manifest, auto-follow of a live bundle, the reload offer after the
+log is truncated or replaced, and no polling while nothing is written.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from follow.writer import WriterOptions, WriterThread
+from trace_viewer.app.follow import bundle_is_live
+from trace_viewer.app.locate import resolve_target
 from trace_viewer.app.main import TraceViewerApp
+from trace_viewer.app.screens.picker import PickerScreen
 from trace_viewer.app.screens.viewer import ViewerScreen
 from trace_viewer.app.widgets.context import ContextPane
 from trace_viewer.app.widgets.panels import TraceHeader
 from trace_viewer.reducer.replay import reduce_bundle
+from trace_viewer.session import ReplaySession
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_traces"
 FINAL_MESSAGE = "All done: printed hello and 2."  # exec_basic's last assistant message
@@ -157,3 +168,355 @@ def test_app_following_a_bundle_being_written_ends_in_the_offline_state(tmp_path
 
 def test_app_opened_before_the_first_thread_shows_it_once_it_starts(tmp_path: Path) -> None:
     follow_to_the_end(tmp_path, opened_at=1)  # only rollout_started so far
+
+
+# ----- a trace root: bundles appearing while the app runs -----------------------------------------
+
+
+def screen_of(app: TraceViewerApp) -> ViewerScreen | None:
+    return app.screen if isinstance(app.screen, ViewerScreen) else None
+
+
+def viewing(app: TraceViewerApp, path: Path) -> bool:
+    screen = screen_of(app)
+    return screen is not None and screen.session.path == path
+
+
+def test_following_a_root_opens_a_bundle_that_appears_after_start(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    old = root / "old"
+    shutil.copytree(SAMPLES / "exec_basic", old)
+    aged = time.time() - 3600
+    for path in (old / "trace.jsonl", old):
+        os.utime(path, (aged, aged))  # finished long ago: listed, not followed
+    total = reduce_bundle(SAMPLES / "exec_basic").events_applied
+    # The bundle directory appears only after the app is up (and its manifest a little later).
+    options = WriterOptions(seed=5, start_delay=0.6, manifest_delay=0.1, event_delay=0.02)
+    writer = WriterThread(SAMPLES / "exec_basic", root / "new", options)
+
+    async def scenario() -> None:
+        app = TraceViewerApp(root, follow=True, picker=True)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, PickerScreen) and app.screen.listed, "the picker")
+            picker = app.screen
+            assert isinstance(picker, PickerScreen) and [info.name for info in picker.infos] == ["old"]
+            writer.start()
+            # No bundle was open: the new one is opened as soon as its manifest is complete.
+            await until(pilot, lambda: viewing(app, writer.dest), "the new bundle to open")
+            screen = screen_of(app)
+            assert screen is not None and screen.following
+
+            def done() -> bool:
+                assert screen.session.fault is None, screen.session.fault
+                return screen.session.finished and not writer.is_alive()
+
+            await until(pilot, done, "the whole bundle")
+            assert writer.error is None
+            assert screen.session.total == total and screen.position == total
+            assert screen.session.reducer.to_json() == reduce_bundle(writer.dest).to_json()
+            await until(pilot, lambda: FINAL_MESSAGE in visible_text(screen.context), "the final message on screen")
+
+            # Back to the list: it shows the new bundle, finished, with its event count.
+            await pilot.press("escape")
+            await until(pilot, lambda: app.screen is picker and len(picker.infos) == 2, "the picker with both")
+            new = next(info for info in picker.infos if info.path == writer.dest)
+            assert new.finished and new.event_count == total
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        writer.stop()
+
+
+def test_following_a_root_switches_from_a_finished_bundle_and_offers_while_live(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copytree(SAMPLES / "exec_basic", root / "done")
+    first = WriterThread(SAMPLES / "exec_basic", root / "first", WriterOptions(seed=1, start_delay=0.3), holds=(8,))
+    second = WriterThread(SAMPLES / "exec_basic", root / "second", WriterOptions(seed=2, start_delay=0.3))
+
+    async def scenario() -> None:
+        app = TraceViewerApp(root, follow=True, picker=True)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, PickerScreen) and app.screen.listed, "the picker")
+            await pilot.press("enter")  # open the finished bundle
+            await until(pilot, lambda: viewing(app, root / "done"), "the finished bundle")
+            done_screen = screen_of(app)
+            assert done_screen is not None and done_screen.session.finished and not done_screen.bundle_live()
+
+            # A new bundle while looking at a finished one: switch to it.
+            first.start()
+            await until(pilot, lambda: viewing(app, first.dest), "the switch to the new bundle")
+            assert first.held.wait(WAIT_S)
+            screen = screen_of(app)
+            assert screen is not None and screen.following
+            await until(pilot, lambda: screen.session.total == 8, "the first 8 events")
+
+            # Another one while this one is still being written: offered, not switched to.
+            second.start()
+            await until(pilot, lambda: screen.offered == second.dest, "the offer")
+            assert viewing(app, first.dest)
+            assert "o opens it" in visible_text(screen.query_one(TraceHeader))
+            await pilot.press("o")
+            await until(pilot, lambda: viewing(app, second.dest), "the offered bundle to open")
+            second.join(WAIT_S)
+            new_screen = screen_of(app)
+            assert new_screen is not None
+            await until(pilot, lambda: new_screen.session.finished, "the second bundle to finish")
+            assert new_screen.session.reducer.to_json() == reduce_bundle(second.dest).to_json()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        first.release()
+        first.stop()
+        second.stop()
+
+
+def test_following_a_bundle_directory_before_its_manifest_is_written(tmp_path: Path) -> None:
+    dest = tmp_path / "young"
+    writer = WriterThread(SAMPLES / "exec_basic", dest, WriterOptions(seed=3, manifest_delay=0.8, event_delay=0.01))
+    writer.start()
+    deadline = time.monotonic() + WAIT_S
+    while not (dest / "payloads").is_dir():  # the directory exists, the manifest not yet
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert not (dest / "manifest.json").exists()
+    target = resolve_target(str(dest), follow=True)
+    assert target.error is None and not target.picker
+
+    async def scenario() -> None:
+        app = TraceViewerApp(target.path, follow=True)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, ViewerScreen) and screen.following
+            await pilot.pause(0.2)
+            assert screen.session.fault is None and screen.session.total == 0
+            await until(pilot, lambda: screen.session.finished, "the bundle to be written")
+            assert screen.session.fault is None
+            assert screen.session.reducer.to_json() == reduce_bundle(dest).to_json()
+            await until(pilot, lambda: FINAL_MESSAGE in visible_text(screen.context), "the final message on screen")
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        writer.stop()
+
+
+def test_following_an_empty_root_waits_for_its_first_bundle(tmp_path: Path) -> None:
+    root = tmp_path / "traces"
+    root.mkdir()
+    target = resolve_target(str(root), follow=True)
+    assert target.picker and target.error is None
+    assert resolve_target(str(root)).error  # without --follow an empty folder is still an error
+    writer = WriterThread(SAMPLES / "exec_basic", root / "b1", WriterOptions(seed=4, start_delay=0.3))
+
+    async def scenario() -> None:
+        app = TraceViewerApp(root, follow=True, picker=True)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, PickerScreen) and app.screen.listed, "the picker")
+            writer.start()
+            await until(pilot, lambda: viewing(app, writer.dest), "the first bundle to open")
+            screen = screen_of(app)
+            assert screen is not None
+            await until(pilot, lambda: screen.session.finished and screen.position == screen.session.total, "the end")
+            assert screen.session.fault is None
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        writer.stop()
+
+
+# ----- auto-follow, reload after truncation, idle cost --------------------------------------------------
+
+
+def test_an_unfinished_recent_bundle_is_followed_without_asking(tmp_path: Path) -> None:
+    writer = start_writer(tmp_path, holds=(12,))
+    total = reduce_bundle(SAMPLES / "exec_basic").events_applied
+
+    async def scenario() -> None:
+        app = TraceViewerApp(writer.dest)  # no follow=True
+        async with app.run_test(size=(120, 30)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, ViewerScreen)
+            assert screen.following and screen.auto_followed
+            await until(pilot, lambda: screen.session.total == 12, "the first 12 events")
+            assert screen.session.fault is None and not screen.session.finished  # no end-of-log checks yet
+            assert "still being written" in visible_text(screen.query_one(TraceHeader))
+            writer.release()
+            await until(pilot, lambda: screen.session.finished, "the end of the recording")
+            assert screen.session.total == total and screen.position == total
+            assert screen.session.reducer.to_json() == reduce_bundle(writer.dest).to_json()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        writer.stop()
+
+
+def test_finished_or_stale_bundles_are_not_followed(tmp_path: Path) -> None:
+    stale = tmp_path / "stale"
+    shutil.copytree(SAMPLES / "exec_basic", stale)
+    lines = (stale / "trace.jsonl").read_bytes().splitlines(keepends=True)
+    (stale / "trace.jsonl").write_bytes(b"".join(lines[:10]))  # unfinished...
+    assert bundle_is_live(stale)
+    aged = time.time() - 3600
+    for path in (stale / "trace.jsonl", stale):
+        os.utime(path, (aged, aged))  # ...but untouched for an hour: its writer is gone
+    assert not bundle_is_live(stale)
+    assert not bundle_is_live(SAMPLES / "exec_basic")
+    fresh_copy = tmp_path / "finished"
+    shutil.copytree(SAMPLES / "exec_basic", fresh_copy)
+    assert not bundle_is_live(fresh_copy)  # just written, but recording_completed is there
+
+    async def scenario() -> None:
+        for path in (stale, fresh_copy):
+            app = TraceViewerApp(path)
+            async with app.run_test(size=(100, 30)) as pilot:
+                await pilot.pause(0.1)
+                screen = app.screen
+                assert isinstance(screen, ViewerScreen) and not screen.following, path
+                assert screen.session.finished  # read offline, end-of-log checks done
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("how", ["truncated", "replaced"])
+def test_a_truncated_or_replaced_log_offers_a_reload(tmp_path: Path, how: str) -> None:
+    writer = start_writer(tmp_path, holds=(15,))
+
+    async def scenario() -> None:
+        app = TraceViewerApp(writer.dest, follow=True)
+        async with app.run_test(size=(120, 30)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, ViewerScreen)
+            await until(pilot, lambda: screen.session.total == 15, "the first 15 events")
+            log = writer.dest / "trace.jsonl"
+            lines = log.read_bytes().splitlines(keepends=True)
+            if how == "truncated":
+                log.write_bytes(b"".join(lines[:6]))
+            else:
+                other = writer.dest / "trace.jsonl.new"
+                other.write_bytes(b"".join(lines[:6]))
+                os.replace(other, log)
+            await until(pilot, lambda: screen.reload_needed is not None, "the log change to be noticed")
+            assert how in screen.reload_needed
+            assert not screen.following
+            assert "r reloads" in visible_text(screen.query_one(TraceHeader))
+            assert any("r to reload" in str(note.message) for note in app._notifications)
+
+            await pilot.press("r")
+            await until(pilot, lambda: screen_of(app) not in (None, screen), "a fresh viewer")
+            fresh = screen_of(app)
+            assert fresh is not None
+            await until(pilot, lambda: fresh.session.total == 6, "the reloaded log")
+            assert fresh.following and fresh.session.fault is None and fresh.reload_needed is None
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        writer.release()
+        writer.stop()
+
+
+def test_idle_following_sleeps_in_the_watcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing written: no poll loop (at most the safety-net poll each second), and `f` off stops the watcher."""
+    writer = start_writer(tmp_path, holds=(10,))
+    polls: list[float] = []
+    original = ReplaySession.poll
+
+    def counting(self: ReplaySession, budget_s: float | None = None) -> int:
+        polls.append(time.monotonic())
+        return original(self, budget_s)
+
+    monkeypatch.setattr(ReplaySession, "poll", counting)
+
+    async def scenario() -> None:
+        app = TraceViewerApp(writer.dest, follow=True)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, ViewerScreen)
+            await until(pilot, lambda: screen.session.total == 10 and not screen.session.waiting, "10 events")
+            polls.clear()
+            await pilot.pause(1.5)
+            assert len(polls) <= 3, f"{len(polls)} polls in 1.5 s of nothing"
+            assert screen._watcher is not None and not screen._watcher.closed
+            watcher = screen._watcher
+            await pilot.press("f")
+            await pilot.pause(0.1)
+            assert watcher.closed and screen._watcher is None
+            polls.clear()
+            writer.release()
+            writer.join(WAIT_S)
+            await pilot.pause(0.3)
+            assert polls == [] and screen.session.total == 10
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        writer.release()
+        writer.stop()
+
+
+def test_an_auto_followed_bundle_left_untouched_is_shown_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer died mid-line: once nothing is written for RECENT_SECONDS, the torn line is the fault."""
+    import trace_viewer.app.follow as follow_module
+    import trace_viewer.app.screens.viewer as viewer_module
+
+    monkeypatch.setattr(follow_module, "RECENT_SECONDS", 1.5)
+    monkeypatch.setattr(viewer_module, "STALE_CHECK_S", 0.2)
+    bundle = tmp_path / "dead"
+    shutil.copytree(SAMPLES / "exec_basic", bundle)
+    lines = (bundle / "trace.jsonl").read_bytes().splitlines(keepends=True)
+    (bundle / "trace.jsonl").write_bytes(b"".join(lines[:12]) + lines[12][:40])
+
+    async def scenario() -> None:
+        app = TraceViewerApp(bundle)
+        async with app.run_test(size=(120, 30)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, ViewerScreen) and screen.auto_followed
+            await pilot.pause(0.3)
+            assert screen.session.fault is None and screen.session.total == 12  # a torn tail is waited for
+            await until(pilot, lambda: not screen.following, "auto-follow to give up", wait_s=6.0)
+            fault = screen.session.fault
+            assert fault is not None and fault.line == 13 and screen.session.stopped  # as an offline open shows it
+            assert screen._watcher is None
+
+    asyncio.run(scenario())
+
+
+def test_the_picker_keeps_its_cursor_when_a_new_bundle_arrives(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    aged = time.time() - 3600
+    for name in ("agents_minimal", "tools_terminal"):  # started in this order
+        shutil.copytree(SAMPLES / name, root / name)
+        for path in (root / name / "trace.jsonl", root / name):
+            os.utime(path, (aged, aged))
+    writer = WriterThread(SAMPLES / "compaction_local_manual", root / "newest", WriterOptions(seed=6))
+
+    async def scenario() -> None:
+        app = TraceViewerApp(root, follow=True, picker=True)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, PickerScreen) and app.screen.listed, "the picker")
+            picker = app.screen
+            assert isinstance(picker, PickerScreen)
+            assert [info.name for info in picker.infos] == ["agents_minimal", "tools_terminal"]
+            await pilot.press("down")
+            writer.start()
+            await until(pilot, lambda: viewing(app, writer.dest), "the new bundle to open")
+            writer.join(WAIT_S)
+            await pilot.press("escape")
+            await until(pilot, lambda: app.screen is picker and len(picker.infos) == 3, "the picker, refreshed")
+            assert [info.name for info in picker.infos] == ["newest", "agents_minimal", "tools_terminal"]
+            table = picker.query_one("#picker-table")
+            assert table.cursor_row == 2  # still on tools_terminal, now one row further down
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        writer.stop()

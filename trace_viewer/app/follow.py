@@ -6,8 +6,8 @@ written?" test behind auto-follow and the switch policy, and ``RootFollower``,
 the app-level worker of ``--follow ROOT`` that notices new bundle directories
 and keeps the picker current.
 
-No Textual imports at module level beyond typing: the policy functions are
-plain and testable.
+No Textual imports at run time here: the screens are imported where they are
+used (they import this module).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from trace_viewer.app.render import safe_line
 from trace_viewer.bundle.discovery import RECENT_SECONDS, bundle_info
 from trace_viewer.bundle.event_log import EVENT_LOG_FILE
 from trace_viewer.bundle.manifest import MANIFEST_FILE
@@ -26,8 +27,10 @@ from trace_viewer.bundle.watcher import BundleArrivals, Watcher, watch_root
 if TYPE_CHECKING:
     from textual.app import App
 
-# A bundle watcher wait while an event waits for its payload or a torn line for its end:
-# short, because a payload file completing inside payloads/ is the one change we might not see.
+    from trace_viewer.app.screens.picker import PickerScreen
+
+# A bundle watcher wait while an event waits for its payload: short, because a payload file
+# completing inside payloads/ is the one change the polling backend does not see.
 WAITING_TIMEOUT_S = 0.05
 # While idle: only a safety net (network file systems, where inotify misses remote writes).
 IDLE_TIMEOUT_S = 1.0
@@ -35,13 +38,16 @@ IDLE_TIMEOUT_S = 1.0
 MIN_FRAME_S = 1 / 30
 # How much of the UI loop one poll may take before the screen gets a chance to draw.
 POLL_BUDGET_S = 0.05
+# Auto-follow: how often an idle follower checks whether the writer went quiet for RECENT_SECONDS.
+STALE_CHECK_S = 10.0
 # A trace root: how often at most new bundles are looked for / the picker is refreshed,
 # and the safety-net wait when nothing is noticed.
 ROOT_THROTTLE_S = 0.5
 ROOT_IDLE_TIMEOUT_S = 5.0
 
 
-def _recently_modified(path: Path) -> bool:
+def recently_modified(path: Path) -> bool:
+    """The bundle directory or its log changed within ``RECENT_SECONDS``."""
     newest = 0.0
     for candidate in (path, path / EVENT_LOG_FILE):
         try:
@@ -59,7 +65,7 @@ def bundle_is_live(path: str | os.PathLike[str]) -> bool:
     A recent directory whose manifest (and log) are not written yet counts as live.
     """
     path = Path(path)
-    if not _recently_modified(path):
+    if not recently_modified(path):
         return False
     if not (path / MANIFEST_FILE).exists():
         # Codex writes the manifest before it opens the log: a log without one is broken, not young.
@@ -110,10 +116,6 @@ class RootFollower:
             if self.watcher is not None:
                 self.watcher.close()
 
-    def close(self) -> None:
-        if self.watcher is not None:
-            self.watcher.close()
-
     def _open_live_at_start(self) -> None:
         """Started on a root while Codex is already writing into it: open that bundle at once."""
         picker = self._picker()
@@ -136,23 +138,28 @@ class RootFollower:
         from trace_viewer.app.screens.viewer import ViewerScreen
 
         viewer = next((s for s in reversed(self.app.screen_stack) if isinstance(s, ViewerScreen)), None)
-        if viewer is None:
+        if viewer is None and self.app.screen is not self._picker():
+            # A dialog is up over the picker: don't open a screen on top of it; the list shows the bundle.
+            self.app.notify(safe_line(f"New bundle {path.name} (in the list)."), markup=False)
+        elif viewer is None:
             self._open(path, f"New bundle {path.name}: opened it.")
         elif viewer.bundle_live() or self.app.screen is not viewer:
             # Watching something still moving (or a dialog is up): offer, don't yank the view away.
             viewer.offer_bundle(path)
         else:
             viewer.open_other(path)
-            self.app.notify(f"New bundle {path.name}: switched to it (the previous one had finished).", markup=False)
+            note = f"New bundle {path.name}: switched to it (the previous one had finished)."
+            self.app.notify(safe_line(note), markup=False)
 
     def _open(self, path: Path, note: str) -> None:
         from trace_viewer.app.screens.viewer import ViewerScreen
         from trace_viewer.session import ReplaySession
 
+        self.app.sub_title = path.name
         self.app.push_screen(ViewerScreen(ReplaySession(path, follow=True), follow=True))
-        self.app.notify(note, markup=False)
+        self.app.notify(safe_line(note), markup=False)
 
-    def _picker(self):  # type: ignore[no-untyped-def]
+    def _picker(self) -> PickerScreen | None:
         from trace_viewer.app.screens.picker import PickerScreen
 
         return next((s for s in self.app.screen_stack if isinstance(s, PickerScreen)), None)

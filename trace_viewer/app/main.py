@@ -18,15 +18,19 @@ from trace_viewer.session import ReplaySession
 
 
 class TraceViewerApp(App[int]):
-    """``target`` is a bundle directory, or a folder holding bundles (then a picker opens first)."""
+    """``target`` is a bundle directory, or a folder holding bundles (then a picker opens first).
+
+    ``auto_follow``: follow a bundle that is still being written even without ``follow``.
+    """
 
     CSS_PATH = "viewer.tcss"
     TITLE = "trace-viewer"
 
-    def __init__(self, target: Path, *, follow: bool = False, picker: bool = False) -> None:
+    def __init__(self, target: Path, *, follow: bool = False, picker: bool = False, auto_follow: bool = True) -> None:
         super().__init__()
         self.target = target
         self.follow = follow
+        self.auto_follow = auto_follow
         self.picker = picker
         self.root_follower: RootFollower | None = None  # --follow ROOT: picks up new bundles
 
@@ -46,7 +50,8 @@ class TraceViewerApp(App[int]):
 
     def open_bundle(self, path: Path) -> None:
         self.sub_title = str(path.name)
-        self.push_screen(ViewerScreen(ReplaySession(path, follow=self.follow), follow=self.follow))
+        session = ReplaySession(path, follow=self.follow)
+        self.push_screen(ViewerScreen(session, follow=self.follow, auto_follow=self.auto_follow))
 
     def on_picker_screen_chosen(self, message: PickerScreen.Chosen) -> None:
         self.open_bundle(message.path)

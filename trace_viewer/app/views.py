@@ -502,8 +502,8 @@ def _plain_blocks(
     for compaction in _compactions_for(session, thread_id, position):
         compaction_id = compaction["compaction_id"]
         replacement = list(compaction.get("replacement_item_ids") or [])
-        anchors = [compaction.get("marker_item_id"), *replacement]
-        anchor = next((item for item in ids if item in set(anchors)), None)
+        anchors = {compaction.get("marker_item_id"), *replacement}
+        anchor = next((item for item in ids if item in anchors), None)
         if anchor is None:
             installed = session.first_seq(compaction_id) or 0
             moved = session.context_seqs(thread_id)
@@ -541,7 +541,8 @@ def _plain_blocks(
     for local in session.local_compactions:
         if local.thread_id != thread_id or local.seq > position:
             continue
-        anchor = next((item for item in ids if item in set(local.added_item_ids)), None)
+        added = set(local.added_item_ids)
+        anchor = next((item for item in ids if item in added), None)
         if anchor is None:
             continue
         group_key = f"dropped:{local.id}"

@@ -22,6 +22,7 @@ in creation order however late an item qualifies (see docs/REDUCER-NOTES.md).
 from __future__ import annotations
 
 from bisect import insort
+from collections.abc import Callable
 from typing import Any
 
 from trace_viewer.reducer.core import ReducerBase
@@ -31,6 +32,7 @@ from trace_viewer.reducer.normalize import (
     item_content_key,
     merge_reasoning_parts,
     normalize_agent_message_item,
+    normalize_model_item,
     normalize_model_items,
     parse_json_preserving,
     token_usage_from_value,
@@ -58,6 +60,33 @@ FULL_SNAPSHOT = "full_snapshot"
 APPEND_ONLY = "append_only"
 
 
+class _RequestInputMemo:
+    """Per thread: the last request's ``input`` array and its normalised items, index for index.
+
+    Every request re-sends the thread's whole history, so most of its ``input``
+    equals the previous request's (``==`` on the parsed dicts runs in C) and need
+    not be normalised again. Normalising is a function of the raw item alone,
+    except for parts that point into the payload (``raw_payload_id``): items with
+    those are never reused. Being a pure memo, it is shared by reducer clones.
+    """
+
+    __slots__ = ("by_thread",)
+
+    def __init__(self) -> None:
+        self.by_thread: dict[str, tuple[list[Any], list[NormalizedItem | None]]] = {}
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _RequestInputMemo:
+        return self
+
+
+def _payload_bound(item: NormalizedItem) -> bool:
+    return any("raw_payload_id" in part for part in item.parts)
+
+
+def _raw_element(raw_items: Callable[[], list[Any]], index: int) -> Callable[[], Any]:
+    return lambda: raw_items()[index]
+
+
 class ConversationReducer(ReducerBase):
     """Reconciliation of model-visible items with each thread's live snapshot."""
 
@@ -81,6 +110,7 @@ class ConversationReducer(ReducerBase):
         self._items_by_responses_id: dict[tuple[str, str], list[str]] = {}
         self._acceptances: dict[tuple[str, str], tuple[int, int]] = {}
         self._receipt_items: dict[tuple[str, str], str] = {}
+        self._request_inputs = _RequestInputMemo()
 
     # ----- payload entry points ---------------------------------------------------------
 
@@ -94,6 +124,39 @@ class ConversationReducer(ReducerBase):
             return cache[0]
 
         return normalize_model_items(items, ref["raw_payload_id"], raw_items)
+
+    def _load_request_items(self, ref: dict[str, Any], thread_id: str, items: list[Any]) -> list[NormalizedItem]:
+        """``_load_items`` for a request's ``input``, reusing the thread's previous request where it is equal."""
+        previous = self._request_inputs.by_thread.get(thread_id)
+        # Index for index: a reusable normalised item, or None (not known, skipped, or payload-bound).
+        aligned: list[NormalizedItem | None] = [None] * len(items)
+        if previous is not None:
+            previous_items, previous_normalized = previous
+            limit = min(len(items), len(previous_items))
+            same = 0
+            while same < limit and items[same] == previous_items[same]:
+                same += 1
+            aligned[:same] = previous_normalized[:same]
+        cache: list[Any] = []
+
+        def raw_items() -> list[Any]:
+            if not cache:
+                cache.append(parse_json_preserving(self.payloads.read_text(ref))["input"])
+            return cache[0]
+
+        payload_id = ref["raw_payload_id"]
+        out: list[NormalizedItem] = []
+        for index, item in enumerate(items):
+            known = aligned[index]
+            if known is None:
+                if isinstance(item, dict) and item.get("type") == "additional_tools":
+                    continue  # a tool list, not conversation (as in normalize_model_items)
+                known = normalize_model_item(item, payload_id, _raw_element(raw_items, index))
+                if not _payload_bound(known):
+                    aligned[index] = known
+            out.append(known)
+        self._request_inputs.by_thread[thread_id] = (items, aligned)
+        return out
 
     def reduce_inference_request(
         self,
@@ -111,7 +174,7 @@ class ConversationReducer(ReducerBase):
         request_input = payload["input"]
         if not isinstance(request_input, list):
             raise ReduceError(f"inference request payload {payload_id} had non-array input")
-        items = self._load_items(request_payload, "input", request_input)
+        items = self._load_request_items(request_payload, thread_id, request_input)
 
         previous_response_id = payload.get("previous_response_id")
         if isinstance(previous_response_id, str):

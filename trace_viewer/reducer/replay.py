@@ -95,6 +95,11 @@ class Replay:
         """Something was seen but is not applied yet: a torn last line or an event whose payload is not ready."""
         return self.bundle is not None and (bool(self._held) or self.bundle.log.pending > 0)
 
+    @property
+    def awaiting_payload(self) -> bool:
+        """An event is held back until a payload it references becomes readable (a file change may not show)."""
+        return bool(self._held)
+
     # ----- replay -------------------------------------------------------------
     def poll(self, *, final: bool = False, max_events: int | None = None) -> list[Change]:
         """Apply every complete new line (at most until ``max_events`` events are applied in total).

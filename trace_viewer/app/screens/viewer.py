@@ -26,8 +26,10 @@ from trace_viewer.app.follow import (
     IDLE_TIMEOUT_S,
     MIN_FRAME_S,
     POLL_BUDGET_S,
+    STALE_CHECK_S,
     WAITING_TIMEOUT_S,
     bundle_is_live,
+    recently_modified,
 )
 from trace_viewer.app.render import Palette, safe_line
 from trace_viewer.app.screens.help import HelpScreen
@@ -521,6 +523,10 @@ class ViewerScreen(Screen[None]):
     def on_unmount(self) -> None:
         self._stop_following()
 
+    def _leaving(self) -> bool:
+        """The screen is being taken down (app exit, screen switch): its panes may be gone already."""
+        return not self.is_attached or bool(getattr(self, "_pruning", False))
+
     def _open_watcher(self) -> Watcher | None:
         try:
             return watch_bundle(self.session.path)
@@ -533,14 +539,16 @@ class ViewerScreen(Screen[None]):
         The watcher is (re)made before each poll, so a write landing between the
         poll and the wait still ends the wait. Idle, this blocks in the watcher
         (a safety-net poll every ``IDLE_TIMEOUT_S``); while an event waits for
-        its payload or a torn line for its end, it looks again after a short timeout.
+        its payload it looks again after a short timeout. An auto-followed bundle
+        left untouched for ``RECENT_SECONDS`` is then shown as it is (offline).
         """
         loop = asyncio.get_running_loop()
         watcher: Watcher | None = None
         last_draw = 0.0
+        last_stale_check = loop.time()
         dirty = False
         try:
-            while self.following:
+            while self.following and not self._leaving():
                 if not self.loaded:
                     await asyncio.sleep(WAITING_TIMEOUT_S)  # the progressive load catches up first
                     continue
@@ -556,6 +564,8 @@ class ViewerScreen(Screen[None]):
                     if pause > 0:
                         await asyncio.sleep(pause)  # whatever arrives meanwhile joins this frame
                         continue
+                    if self._leaving():
+                        return
                     self.show()
                     last_draw = loop.time()
                     dirty = False
@@ -564,11 +574,18 @@ class ViewerScreen(Screen[None]):
                 if not session.done:
                     await asyncio.sleep(0)  # more on disk than one poll's budget: let a frame through
                     continue
-                timeout = WAITING_TIMEOUT_S if session.waiting or watcher is None else IDLE_TIMEOUT_S
+                # A torn line's end shows as a change of the log; a payload file may not (poll backend).
+                timeout = WAITING_TIMEOUT_S if session.awaiting_payload or watcher is None else IDLE_TIMEOUT_S
                 if watcher is not None:
-                    await watcher.wait_async(timeout)
+                    changed = await watcher.wait_async(timeout)
                 else:
+                    changed = False
                     await asyncio.sleep(timeout)
+                if not changed and self.auto_followed and loop.time() - last_stale_check >= STALE_CHECK_S:
+                    last_stale_check = loop.time()
+                    if not recently_modified(session.path):
+                        self._writer_gone()
+                        return
         finally:
             if watcher is not None:
                 watcher.close()
@@ -586,6 +603,18 @@ class ViewerScreen(Screen[None]):
             else:
                 self.new_events += added
         return added > 0 or session.revision != revision
+
+    def _writer_gone(self) -> None:
+        """Auto-follow found the bundle untouched for a while: show it as it is, like an offline open."""
+        session = self.session
+        pinned = self.position >= session.total
+        self.following = self.auto_followed = False
+        session.follow = False
+        session.poll()  # not following: reads what is left and runs the end-of-log checks
+        if pinned:
+            self.position = session.total
+        self.message = "Nothing was written for a while: showing the bundle as it is (f follows it again)."
+        self.show()
 
     def _log_reset(self, reason: str) -> None:
         """The log shrank or was swapped: incremental reading cannot go on. Say so and offer a reload."""
@@ -625,7 +654,8 @@ class ViewerScreen(Screen[None]):
         self._stop_following()
         follow = self.following if follow is None else follow
         self.app.sub_title = path.name
-        self.app.switch_screen(ViewerScreen(ReplaySession(path, follow=follow), follow=follow))
+        viewer = ViewerScreen(ReplaySession(path, follow=follow), follow=follow, auto_follow=self.auto_follow)
+        self.app.switch_screen(viewer)
 
     def action_reload(self) -> None:
         self.open_other(self.session.path, follow=self.following or self.reload_needed is not None)

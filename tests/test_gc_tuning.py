@@ -1,0 +1,47 @@
+"""Garbage-collector tuning is scoped: the CLI's replay and the app restore what they changed."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import pytest
+
+from trace_viewer import cli
+from trace_viewer.app import gc_policy
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_traces" / "exec_basic"
+
+
+def test_cli_replay_raises_the_threshold_only_while_replaying(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from trace_viewer.reducer import replay
+
+    before = gc.get_threshold()
+    during: list[tuple[int, int, int]] = []
+    original = replay.replay_bundle
+
+    def spy(*args: object, **kwargs: object) -> object:
+        during.append(gc.get_threshold())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(replay, "replay_bundle", spy)
+    assert cli.main(["reduce", str(SAMPLE)]) == 0
+    capsys.readouterr()
+    assert during and during[0][0] >= 20_000
+    assert gc.get_threshold() == before
+
+
+def test_app_policy_installs_freezes_and_restores() -> None:
+    before = gc.get_threshold()
+    gc_policy.install()
+    try:
+        assert gc.get_threshold() == (gc_policy.GEN0_THRESHOLD, gc_policy.GEN1_THRESHOLD, gc_policy.GEN2_THRESHOLD)
+        state = [{"loaded": index} for index in range(1000)]
+        gc_policy.freeze_loaded_state()
+        assert gc.get_freeze_count() >= len(state)
+    finally:
+        gc_policy.restore()
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
