@@ -120,3 +120,17 @@ async def test_follow_mode_shows_events_as_they_are_written(tmp_path) -> None:
                 break
         assert screen.position == len(lines)
         assert "second answer" in screen_text(app)
+
+
+async def test_opening_at_the_last_event_shows_the_newest_context_items() -> None:
+    """Like `less +G`: at End the context pane shows its end, also on the very first screen."""
+    from trace_viewer.app.widgets.context import ContextPane
+
+    app = TraceViewerApp(sample("compaction_remote_midturn"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_loaded(pilot)
+        await pilot.pause(0.2)
+        pane = app.screen.query_one(ContextPane)
+        assert pane.max_scroll_y > 0, "the sample's context should be taller than the pane"
+        assert pane.scroll_offset.y == pane.max_scroll_y
+        assert "All done" in screen_text(app)

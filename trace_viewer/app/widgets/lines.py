@@ -297,6 +297,8 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
         if self._content_width() != self._width or len(self._heights) != len(self.blocks):
             self._layout()
         self._apply_scroll_intent()
+        # The new virtual size only bounds scrolling after the next refresh: apply the intent again then.
+        self.call_after_refresh(self._apply_scroll_intent)
 
     def scroll_intent(self, *intent: Any) -> None:
         """Scroll now, and again after the next layout (sizes are unknown before the first one)."""
