@@ -496,8 +496,14 @@ def test_live_replay_waits_for_torn_lines_and_late_payloads(tmp_path: Path) -> N
 
 def test_live_replay_gives_up_on_a_payload_that_never_comes(tmp_path: Path) -> None:
     builder = small_bundle(tmp_path)
-    builder.add({"type": "thread_started", "thread_id": "t2", "agent_path": "/root/x",
-                 "metadata_payload": Payload("session_metadata", {})})
+    builder.add(
+        {
+            "type": "thread_started",
+            "thread_id": "t2",
+            "agent_path": "/root/x",
+            "metadata_payload": Payload("session_metadata", {}),
+        }
+    )
     builder.reduce()
     (tmp_path / "payloads" / "1.json").unlink()
     replay = Replay(tmp_path, payload_wait=0)

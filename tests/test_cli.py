@@ -264,8 +264,14 @@ def test_context_thread_by_agent_path_and_nickname(tmp_path: Path, capsys: pytes
 def test_markdown_fence_cannot_be_closed_by_the_body() -> None:
     from trace_viewer.context import to_markdown
 
-    item = {"item_id": "conversation_item:1", "role": "user", "kind": "message", "channel": None, "call_id": None,
-            "body": {"parts": [{"type": "text", "text": "```\n# not a heading\n````"}]}}
+    item = {
+        "item_id": "conversation_item:1",
+        "role": "user",
+        "kind": "message",
+        "channel": None,
+        "call_id": None,
+        "body": {"parts": [{"type": "text", "text": "```\n# not a heading\n````"}]},
+    }
     rendered = to_markdown([item])
     fence = re.search(r"^(`{3,})text$", rendered, re.MULTILINE)
     assert fence is not None and len(fence.group(1)) == 5

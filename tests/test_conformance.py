@@ -204,7 +204,11 @@ def test_sample_matches_the_official_reducer_live(case: Path, tmp_path: Path) ->
     env = {**os.environ, "CODEX_HOME": str(home), "RUST_BACKTRACE": "0"}
     official = subprocess.run(
         ["codex", "debug", "trace-reduce", str(bundle), "-o", str(out)],
-        check=False, capture_output=True, text=True, env=env, timeout=120,
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     ours = reduce_bundle(bundle)
     if official.returncode != 0:
@@ -233,7 +237,11 @@ def test_missing_payload_faults_match_the_official_reducer_live(tmp_path: Path) 
         (bundle / "payloads" / payload.name).unlink()
         official = subprocess.run(
             ["codex", "debug", "trace-reduce", str(bundle), "-o", str(tmp_path / "out.json")],
-            check=False, capture_output=True, text=True, env=env, timeout=120,
+            check=False,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
         )
         blamed = re.search(r"Error: (\w+ payload raw_payload:\d+)", official.stderr)
         assert official.returncode == 1 and blamed, official.stderr

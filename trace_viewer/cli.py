@@ -52,7 +52,7 @@ def fault_line(bundle: Path, fault: Fault) -> str:
     """The fault as one line naming the file (with its bundle path), line/seq and payload."""
     file = fault.file if fault.file == str(bundle) else str(bundle / fault.file)
     location = fault.location()
-    rest = location[len(fault.file):]
+    rest = location[len(fault.file) :]
     return f"{file}{rest}: {fault.message}"
 
 
@@ -167,8 +167,10 @@ def cmd_context(args: argparse.Namespace) -> int:
         suffix = f" (replay stopped early: {fault_line(bundle, fault)})" if fault is not None else ""
         raise CliError(f"{error}{suffix}") from None
     if fault is not None:
-        _say(f"note: replay stopped at a fault, context is as of seq {reducer.events_applied}: "
-             f"{fault_line(bundle, fault)}")
+        _say(
+            f"note: replay stopped at a fault, context is as of seq {reducer.events_applied}: "
+            f"{fault_line(bundle, fault)}"
+        )
     elif args.seq is not None and reducer.events_applied < args.seq:
         _say(f"note: the trace has only {reducer.events_applied} events; showing the context after the last one")
     _warn(replay)

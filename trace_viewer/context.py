@@ -41,8 +41,7 @@ def inference_context(rollout: dict[str, Any], inference_call_id: str) -> tuple[
     call = rollout["inference_calls"].get(inference_call_id)
     if call is None:
         raise ContextError(
-            f"no inference call {one_line(inference_call_id)!r} "
-            f"({len(rollout['inference_calls'])} calls in this trace)"
+            f"no inference call {one_line(inference_call_id)!r} ({len(rollout['inference_calls'])} calls in this trace)"
         )
     return call["thread_id"], list(call["request_item_ids"])
 

@@ -121,7 +121,10 @@ def summarize(replay: Replay) -> Summary:
         first_seq, _ = reducer.skipped_events[0]
         kinds = ", ".join(sorted({kind for _, kind in reducer.skipped_events}))
         summary.rows.append(
-            ("warning", f"skipped {len(reducer.skipped_events)} events of unknown types ({kinds}), first at seq {first_seq}")
+            (
+                "warning",
+                f"skipped {len(reducer.skipped_events)} events of unknown types ({kinds}), first at seq {first_seq}",
+            )
         )
 
     for thread_id, thread in rollout["threads"].items():

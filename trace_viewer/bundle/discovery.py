@@ -115,8 +115,14 @@ def _scan_log(path: Path) -> tuple[_Scan | None, bool, int]:
                 previous = None
         if previous is None or previous.identity != identity or previous.offset > status.st_size:
             previous = _Scan(identity, 0, 0, 0, None, False)
-        scan = _Scan(identity, previous.offset, previous.threads, previous.events, previous.ended_status,
-                     previous.recording_complete)
+        scan = _Scan(
+            identity,
+            previous.offset,
+            previous.threads,
+            previous.events,
+            previous.ended_status,
+            previous.recording_complete,
+        )
         handle.seek(scan.offset)
         carry = b""
         while True:

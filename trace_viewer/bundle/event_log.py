@@ -175,9 +175,7 @@ class EventLog:
             if self._identity is not None:
                 raise EventLogError("trace.jsonl disappeared while it was being read", "replaced") from None
             if final:
-                raise EventLogError(
-                    f"open trace event log {self.path}: No such file or directory", "missing"
-                ) from None
+                raise EventLogError(f"open trace event log {self.path}: No such file or directory", "missing") from None
             return  # A bundle that so far holds only its manifest.
         except OSError as error:
             raise EventLogError(f"cannot read trace.jsonl: {describe_os_error(error)}", "unreadable") from None

@@ -81,8 +81,10 @@ def _read_capped(handle: Any, payload_id: str, path: str) -> bytes:
     data = handle.read(MAX_PAYLOAD_BYTES + 1) if size <= MAX_PAYLOAD_BYTES else b""
     if size > MAX_PAYLOAD_BYTES or len(data) > MAX_PAYLOAD_BYTES:
         raise PayloadInvalid(
-            payload_id, path, f"read payload {payload_id}: too large ({max(size, len(data))} bytes; the limit is "
-            f"{MAX_PAYLOAD_BYTES >> 20} MiB)"
+            payload_id,
+            path,
+            f"read payload {payload_id}: too large ({max(size, len(data))} bytes; the limit is "
+            f"{MAX_PAYLOAD_BYTES >> 20} MiB)",
         )
     return data
 

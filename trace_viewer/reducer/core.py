@@ -132,9 +132,7 @@ class ReducerBase:
                 raise ReduceError("trace event after recording completed")
             check_envelope(event)
             if event["schema_version"] != self.schema_version:
-                raise ReduceError(
-                    f"unsupported trace event schema {event['schema_version']} at line {line}"
-                )
+                raise ReduceError(f"unsupported trace event schema {event['schema_version']} at line {line}")
             payload = event["payload"]
             event_type = payload["type"]
             # A schema newer than ours may add event types: skip those (the viewer shows them raw).

@@ -179,10 +179,9 @@ def check_payload(event_type: str, payload: dict[str, Any], schema_version: int)
         raise ReduceError(f"event type `{event_type}` does not exist in schema {schema_version}")
     for name, kind in fields.items():
         _check_field(name, kind, payload)
-    if event_type == "tool_call_runtime_started" and schema_version >= 2:
-        # Schema 2 made the runtime kind mandatory: it replaces the call's kind.
-        if not isinstance(payload.get("kind"), dict):
-            raise ReduceError("missing field `kind`")
+    # Schema 2 made the runtime kind mandatory: it replaces the call's kind.
+    if event_type == "tool_call_runtime_started" and schema_version >= 2 and not isinstance(payload.get("kind"), dict):
+        raise ReduceError("missing field `kind`")
 
 
 def payload_refs(event_type: str, payload: dict[str, Any]) -> list[dict[str, Any]]:

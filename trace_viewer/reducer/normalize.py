@@ -239,7 +239,9 @@ def summarize_json(value: Any, raw: RawValue | None = None) -> str:
             _serialise(raw(), out, 0)
         except _Unrepresentable:
             # serde_json refuses JSON nested this deep when parsing: a fault, not a crash.
-            raise ReduceError(f"json value nests deeper than {JSON_MAX_DEPTH} levels (recursion limit exceeded)") from None
+            raise ReduceError(
+                f"json value nests deeper than {JSON_MAX_DEPTH} levels (recursion limit exceeded)"
+            ) from None
     return truncate_summary("".join(out))
 
 

@@ -57,9 +57,7 @@ class ThreadReducer(ReducerBase):
                 raise ReduceError(f"parse thread metadata {payload['metadata_payload']['raw_payload_id']}")
             metadata = value
         spawn = _thread_spawn(metadata)
-        agent_path = (
-            (spawn or {}).get("agent_path") or _opt_str(metadata.get("agent_path")) or payload["agent_path"]
-        )
+        agent_path = (spawn or {}).get("agent_path") or _opt_str(metadata.get("agent_path")) or payload["agent_path"]
         origin: dict[str, Any]
         if spawn is not None:
             origin = {
