@@ -120,6 +120,35 @@ def _window(obj: dict[str, Any]) -> tuple[int, int | None, str, int | None, int 
     )
 
 
+def _window_row(
+    kind: str,
+    object_id: str,
+    obj: dict[str, Any],
+    *,
+    title: str,
+    detail: str = "",
+    parent_key: str | None,
+    thread_id: str | None = None,
+) -> TimelineRow:
+    """A timeline row keyed ``kind:object_id`` spanning ``obj``'s execution window."""
+    start, end, status, start_ms, end_ms = _window(obj)
+    return TimelineRow(
+        key=f"{kind}:{object_id}",
+        kind=kind,
+        object_id=object_id,
+        depth=0,
+        thread_id=thread_id if thread_id is not None else obj.get("thread_id"),
+        start_seq=start,
+        end_seq=end,
+        final_status=status,
+        start_ms=start_ms,
+        end_ms=end_ms,
+        title=title,
+        detail=detail,
+        parent_key=parent_key,
+    )
+
+
 def tool_title(rollout: dict[str, Any], tool: dict[str, Any]) -> tuple[str, str]:
     """(kind label, short summary) of a tool call."""
     kind = tool.get("kind") or {}
@@ -170,41 +199,26 @@ def build_timeline(session: ReplaySession) -> list[TimelineRow]:
     order = session.thread_order()
     for thread_id in order:
         thread = threads[thread_id]
-        start, end, status, start_ms, end_ms = _window(thread)
         origin = thread.get("origin") or {}
         parent = origin.get("parent_thread_id") if origin.get("type") == "spawned" else None
         nickname = thread.get("nickname")
         add(
-            TimelineRow(
-                key=f"thread:{thread_id}",
-                kind="thread",
-                object_id=thread_id,
-                depth=0,
+            _window_row(
+                "thread",
+                thread_id,
+                thread,
                 thread_id=thread_id,
-                start_seq=start,
-                end_seq=end,
-                final_status=status,
-                start_ms=start_ms,
-                end_ms=end_ms,
                 title=str(thread.get("agent_path") or short_id(thread_id)),
                 detail=str(nickname) if nickname else "",
                 parent_key=f"thread:{parent}" if parent in threads else None,
             )
         )
     for turn_id, turn in turns.items():
-        start, end, status, start_ms, end_ms = _window(turn)
         add(
-            TimelineRow(
-                key=f"turn:{turn_id}",
-                kind="turn",
-                object_id=turn_id,
-                depth=0,
-                thread_id=turn.get("thread_id"),
-                start_seq=start,
-                end_seq=end,
-                final_status=status,
-                start_ms=start_ms,
-                end_ms=end_ms,
+            _window_row(
+                "turn",
+                turn_id,
+                turn,
                 title=f"turn {short_id(turn_id)}",
                 parent_key=f"thread:{turn.get('thread_id')}",
             )
@@ -218,50 +232,33 @@ def build_timeline(session: ReplaySession) -> list[TimelineRow]:
         return None
 
     for call_id, call in rollout["inference_calls"].items():
-        start, end, status, start_ms, end_ms = _window(call)
         usage = call.get("usage") or None
         detail = ""
         if usage:
             detail = f"in {tokens_text(usage.get('input_tokens'))} out {tokens_text(usage.get('output_tokens'))}"
         add(
-            TimelineRow(
-                key=f"inference:{call_id}",
-                kind="inference",
-                object_id=call_id,
-                depth=0,
-                thread_id=call.get("thread_id"),
-                start_seq=start,
-                end_seq=end,
-                final_status=status,
-                start_ms=start_ms,
-                end_ms=end_ms,
+            _window_row(
+                "inference",
+                call_id,
+                call,
                 title=f"model {call.get('model') or '?'}",
                 detail=detail,
                 parent_key=turn_parent(call.get("codex_turn_id"), call.get("thread_id")),
             )
         )
     for cell_id, cell in rollout["code_cells"].items():
-        start, end, status, start_ms, end_ms = _window(cell)
         source = str(cell.get("source_js") or "").strip().splitlines()
         add(
-            TimelineRow(
-                key=f"code_cell:{cell_id}",
-                kind="code_cell",
-                object_id=cell_id,
-                depth=0,
-                thread_id=cell.get("thread_id"),
-                start_seq=start,
-                end_seq=end,
-                final_status=status,
-                start_ms=start_ms,
-                end_ms=end_ms,
+            _window_row(
+                "code_cell",
+                cell_id,
+                cell,
                 title="code cell",
                 detail=source[0] if source else "",
                 parent_key=turn_parent(cell.get("codex_turn_id"), cell.get("thread_id")),
             )
         )
     for tool_id, tool in rollout["tool_calls"].items():
-        start, end, status, start_ms, end_ms = _window(tool)
         label, detail = tool_title(rollout, tool)
         requester = tool.get("requester") or {}
         parent_key = None
@@ -270,36 +267,21 @@ def build_timeline(session: ReplaySession) -> list[TimelineRow]:
         else:
             parent_key = turn_parent(tool.get("started_by_codex_turn_id"), tool.get("thread_id"))
         add(
-            TimelineRow(
-                key=f"tool:{tool_id}",
-                kind="tool",
-                object_id=tool_id,
-                depth=0,
-                thread_id=tool.get("thread_id"),
-                start_seq=start,
-                end_seq=end,
-                final_status=status,
-                start_ms=start_ms,
-                end_ms=end_ms,
+            _window_row(
+                "tool",
+                tool_id,
+                tool,
                 title=label,
                 detail=detail,
                 parent_key=parent_key,
             )
         )
     for request_id, request in rollout["compaction_requests"].items():
-        start, end, status, start_ms, end_ms = _window(request)
         add(
-            TimelineRow(
-                key=f"compaction_request:{request_id}",
-                kind="compaction_request",
-                object_id=request_id,
-                depth=0,
-                thread_id=request.get("thread_id"),
-                start_seq=start,
-                end_seq=end,
-                final_status=status,
-                start_ms=start_ms,
-                end_ms=end_ms,
+            _window_row(
+                "compaction_request",
+                request_id,
+                request,
                 title="compact request",
                 detail=str(request.get("model") or ""),
                 parent_key=turn_parent(request.get("codex_turn_id"), request.get("thread_id")),

@@ -186,31 +186,24 @@ class Watcher:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until a change is noticed (True), or ``timeout`` seconds pass / ``wake``/``close`` (False)."""
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
-        with self._lock:
-            if self._closed:
-                return False
-            self._waiting = True
+        if not self._begin_wait():
+            return False
         try:
             while not self._closed:
-                if self._woken.is_set():
-                    self._woken.clear()
-                    return False
-                if self._changed():
-                    return True
+                verdict = self._woken_or_changed()
+                if verdict is not None:
+                    return verdict
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
                 if self.backend == "inotify":
-                    pause = remaining
-                    if self.degraded:
-                        pause = self.max_interval if remaining is None else min(self.max_interval, remaining)
+                    pause = _capped(self.max_interval, remaining) if self.degraded else remaining
                     ready, _, _ = select.select([self._fd, self._wake_r], [], [], pause)
                     self._drain_wake_pipe()
                     if not ready and self.degraded and pause != remaining:
                         return True
                 else:
-                    pause = self.interval if remaining is None else min(self.interval, remaining)
-                    self._woken.wait(pause)
+                    self._woken.wait(_capped(self.interval, remaining))
             return False
         finally:
             self._release_after_wait()
@@ -219,17 +212,13 @@ class Watcher:
         """``wait`` for asyncio: the inotify descriptor joins the event loop; polling sleeps between checks."""
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + max(0.0, timeout)
-        with self._lock:
-            if self._closed:
-                return False
-            self._waiting = True
+        if not self._begin_wait():
+            return False
         try:
             while not self._closed:
-                if self._woken.is_set():
-                    self._woken.clear()
-                    return False
-                if self._changed():
-                    return True
+                verdict = self._woken_or_changed()
+                if verdict is not None:
+                    return verdict
                 remaining = None if deadline is None else deadline - loop.time()
                 if remaining is not None and remaining <= 0:
                     return False
@@ -240,9 +229,7 @@ class Watcher:
                         if not future.done():
                             future.set_result(None)
 
-                    pause = remaining
-                    if self.degraded:
-                        pause = self.max_interval if remaining is None else min(self.max_interval, remaining)
+                    pause = _capped(self.max_interval, remaining) if self.degraded else remaining
                     loop.add_reader(self._fd, readable)
                     loop.add_reader(self._wake_r, readable)
                     try:
@@ -256,11 +243,27 @@ class Watcher:
                     self._drain_wake_pipe()
                 else:
                     # Sleep in short steps so wake()/close() from another thread is noticed soon.
-                    pause = self.interval if remaining is None else min(self.interval, remaining)
-                    await asyncio.sleep(pause)
+                    await asyncio.sleep(_capped(self.interval, remaining))
             return False
         finally:
             self._release_after_wait()
+
+    def _begin_wait(self) -> bool:
+        """Mark a wait as under way (so close() leaves releasing to it); False if already closed."""
+        with self._lock:
+            if self._closed:
+                return False
+            self._waiting = True
+        return True
+
+    def _woken_or_changed(self) -> bool | None:
+        """False if woken (consuming the wake), True if the bundle changed, None to keep waiting."""
+        if self._woken.is_set():
+            self._woken.clear()
+            return False
+        if self._changed():
+            return True
+        return None
 
     def wake(self) -> None:
         """Make the current (or next) ``wait`` return ``False`` at once. Safe from any thread."""
@@ -463,6 +466,11 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
         return entry.is_dir(follow_symlinks=False)
     except OSError:
         return False
+
+
+def _capped(limit: float, remaining: float | None) -> float:
+    """Sleep at most ``limit`` seconds, and no longer than what is left of the deadline."""
+    return limit if remaining is None else min(limit, remaining)
 
 
 def _stamp(path: Path) -> tuple[int, int, int] | None:

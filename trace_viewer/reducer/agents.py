@@ -643,6 +643,12 @@ def _reject_constant(name: str) -> Any:
 # Its JSON numbers keep their text (arbitrary precision), so a number in the
 # wrong place is just "number", and a non-integer where i64 is due is "invalid number".
 
+
+def _without(fields: dict[str, str], name: str) -> dict[str, str]:
+    """``fields`` minus ``name``, order kept (the order sets which missing field is reported first)."""
+    return {key: kind for key, kind in fields.items() if key != name}
+
+
 _BEGIN = {
     "call_id": "str",
     "started_at_ms": "i64",
@@ -650,7 +656,6 @@ _BEGIN = {
     "receiver_thread_id": "thread",
     "prompt": "str",
 }
-_CLOSE_BEGIN = {"call_id": "str", "started_at_ms": "i64", "sender_thread_id": "thread", "receiver_thread_id": "thread"}
 _INTERACTION_END = {
     "call_id": "str",
     "completed_at_ms": "i64",
@@ -661,15 +666,9 @@ _INTERACTION_END = {
     "prompt": "str",
     "status": "status",
 }
-_CLOSE_END = {
-    "call_id": "str",
-    "completed_at_ms": "i64",
-    "sender_thread_id": "thread",
-    "receiver_thread_id": "thread",
-    "receiver_agent_nickname": "opt_str",
-    "receiver_agent_role": "opt_str",
-    "status": "status",
-}
+# Close events carry the same fields as interaction events, minus the prompt.
+_CLOSE_BEGIN = _without(_BEGIN, "prompt")
+_CLOSE_END = _without(_INTERACTION_END, "prompt")
 _SPAWN_END = {
     "call_id": "str",
     "completed_at_ms": "i64",

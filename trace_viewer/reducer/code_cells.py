@@ -276,6 +276,18 @@ class CodeCellReducer(ReducerBase):
             )
 
     # ----- lifecycle ---------------------------------------------------------
+    def _queued_behind_pending_start(self, code_cell_id: str, what: str, event: PendingCodeCellLifecycleEvent) -> bool:
+        """Queue ``event`` if the cell's start is still pending; True when queued.
+
+        False when the cell is already recorded; an unknown cell is an error.
+        """
+        if code_cell_id in self.rollout["code_cells"]:
+            return False
+        if code_cell_id in self.pending_code_cell_starts:
+            self.queue_code_cell_lifecycle_event(code_cell_id, event)
+            return True
+        raise ReduceError(f"code cell {what} referenced unknown cell {code_cell_id}")
+
     def record_or_queue_code_cell_initial_response(
         self,
         seq: int,
@@ -286,16 +298,12 @@ class CodeCellReducer(ReducerBase):
         response_payload: dict[str, Any] | None = None,
     ) -> None:
         """Record the runtime's first answer, or keep it beside a queued start."""
-        if code_cell_id not in self.rollout["code_cells"]:
-            if code_cell_id in self.pending_code_cell_starts:
-                self.queue_code_cell_lifecycle_event(
-                    code_cell_id,
-                    PendingCodeCellLifecycleEvent(
-                        seq, wall_time_unix_ms, True, runtime_cell_id, status, response_payload
-                    ),
-                )
-                return
-            raise ReduceError(f"code cell initial response referenced unknown cell {code_cell_id}")
+        if self._queued_behind_pending_start(
+            code_cell_id,
+            "initial response",
+            PendingCodeCellLifecycleEvent(seq, wall_time_unix_ms, True, runtime_cell_id, status, response_payload),
+        ):
+            return
         self.record_code_cell_initial_response(
             seq, wall_time_unix_ms, code_cell_id, runtime_cell_id, status, response_payload
         )
@@ -341,14 +349,12 @@ class CodeCellReducer(ReducerBase):
         response_payload: dict[str, Any] | None = None,
     ) -> None:
         """End the cell, or keep the end beside a queued start (strict about unknown cells)."""
-        if code_cell_id not in self.rollout["code_cells"]:
-            if code_cell_id in self.pending_code_cell_starts:
-                self.queue_code_cell_lifecycle_event(
-                    code_cell_id,
-                    PendingCodeCellLifecycleEvent(seq, wall_time_unix_ms, False, "", status, response_payload),
-                )
-                return
-            raise ReduceError(f"code cell end referenced unknown cell {code_cell_id}")
+        if self._queued_behind_pending_start(
+            code_cell_id,
+            "end",
+            PendingCodeCellLifecycleEvent(seq, wall_time_unix_ms, False, "", status, response_payload),
+        ):
+            return
         self.end_code_cell(seq, wall_time_unix_ms, code_cell_id, status, response_payload)
 
     def end_code_cell(

@@ -57,21 +57,24 @@ class CompactionReducer(ReducerBase):
             event["wall_time_unix_ms"], thread_id, codex_turn_id, compaction_id, event["payload"]["checkpoint_payload"]
         )
 
+    def _check_compaction_turn(self, subject: str, thread_id: str, codex_turn_id: str) -> None:
+        """The thread must exist and the turn must exist on that thread; ``subject`` names the event."""
+        self.thread(thread_id)
+        turn = self.rollout["codex_turns"].get(codex_turn_id)
+        if turn is None:
+            raise ReduceError(f"{subject} referenced unknown codex turn {codex_turn_id}")
+        if turn["thread_id"] != thread_id:
+            raise ReduceError(
+                f"{subject} used thread {thread_id}, but codex turn {codex_turn_id} belongs to {turn['thread_id']}"
+            )
+
     def start_compaction_request(self, seq: int, wall_time_unix_ms: int, started: dict[str, Any]) -> None:
         request_id: str = started["compaction_request_id"]
         thread_id: str = started["thread_id"]
         codex_turn_id: str = started["codex_turn_id"]
         if request_id in self.rollout["compaction_requests"]:
             raise ReduceError(f"duplicate compaction request start for {request_id}")
-        self.thread(thread_id)
-        turn = self.rollout["codex_turns"].get(codex_turn_id)
-        if turn is None:
-            raise ReduceError(f"compaction request {request_id} referenced unknown codex turn {codex_turn_id}")
-        if turn["thread_id"] != thread_id:
-            raise ReduceError(
-                f"compaction request {request_id} used thread {thread_id}, "
-                f"but codex turn {codex_turn_id} belongs to {turn['thread_id']}"
-            )
+        self._check_compaction_turn(f"compaction request {request_id}", thread_id, codex_turn_id)
         compaction_id: str = started["compaction_id"]
         self.rollout["compaction_requests"][request_id] = {
             "compaction_request_id": request_id,
@@ -123,15 +126,7 @@ class CompactionReducer(ReducerBase):
         """The point where replacement history becomes what the next full request is compared with."""
         if compaction_id in self.rollout["compactions"]:
             raise ReduceError(f"duplicate compaction install for {compaction_id}")
-        self.thread(thread_id)
-        turn = self.rollout["codex_turns"].get(codex_turn_id)
-        if turn is None:
-            raise ReduceError(f"compaction install {compaction_id} referenced unknown codex turn {codex_turn_id}")
-        if turn["thread_id"] != thread_id:
-            raise ReduceError(
-                f"compaction install {compaction_id} used thread {thread_id}, "
-                f"but codex turn {codex_turn_id} belongs to {turn['thread_id']}"
-            )
+        self._check_compaction_turn(f"compaction install {compaction_id}", thread_id, codex_turn_id)
         checkpoint = self.reduce_compaction_checkpoint(
             wall_time_unix_ms, thread_id, codex_turn_id, compaction_id, checkpoint_payload
         )

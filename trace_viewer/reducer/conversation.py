@@ -336,9 +336,7 @@ class ConversationReducer(ReducerBase):
                 item_id = self.create_conversation_item(
                     thread_id, codex_turn_id, wall_time_unix_ms, item, list(produced_by)
                 )
-            self._after_sighting(item_id, item, produced_by, receipt_binding=bound is not None)
-            search.used.add(item_id)
-            item_ids.append(item_id)
+            self._accept_sighting(search, item_ids, item_id, item, produced_by, receipt_binding=bound is not None)
         self.flush_pending_code_cell_starts()
         return item_ids
 
@@ -362,19 +360,26 @@ class ConversationReducer(ReducerBase):
                 item_id = self.create_conversation_item(
                     thread_id, codex_turn_id, wall_time_unix_ms, item, list(produced_by)
                 )
-            self._after_sighting(item_id, item, produced_by, receipt_binding=bound is not None)
-            search.used.add(item_id)
-            item_ids.append(item_id)
+            self._accept_sighting(search, item_ids, item_id, item, produced_by, receipt_binding=bound is not None)
         self.flush_pending_code_cell_starts()
         return item_ids
 
-    def _after_sighting(
-        self, item_id: str, item: NormalizedItem, produced_by: list[dict[str, Any]], receipt_binding: bool
+    def _accept_sighting(
+        self,
+        search: _SnapshotSearch,
+        item_ids: list[str],
+        item_id: str,
+        item: NormalizedItem,
+        produced_by: list[dict[str, Any]],
+        receipt_binding: bool,
     ) -> None:
+        """Settle one incoming item on ``item_id``: update and link it, mark it used, append it."""
         self.update_conversation_item_from_sighting(item_id, item, produced_by, receipt_binding)
         self.attach_model_visible_tool_item(item_id, item.call_id, item.kind)
         self.attach_model_visible_code_cell_item(item_id, item.call_id, item.kind)
         self.resolve_pending_agent_edges_for_item(item_id)
+        search.used.add(item_id)
+        item_ids.append(item_id)
 
     def item_matches(self, item_id: str, normalized: NormalizedItem) -> bool:
         key = self._item_keys.get(item_id)

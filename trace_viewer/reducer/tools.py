@@ -74,14 +74,20 @@ def push_unique(items: list[str], value: str) -> bool:
     return True
 
 
+def _tagged_variant(raw: Any, what: str, variants: dict[str, Any], expected: str = "") -> tuple[str, Any]:
+    """The ``type`` tag of a tool call ``what`` and its field list; raise if it is not an object of a known variant."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
+        raise ReduceError(f"invalid tool call {what}: invalid type: {serde_unexpected(raw)}{expected}")
+    variant = raw["type"]
+    fields = variants.get(variant)
+    if fields is None:
+        raise ReduceError(f"invalid tool call {what}: unknown variant `{variant}`")
+    return variant, fields
+
+
 def canonical_tool_kind(raw: Any) -> dict[str, Any]:
     """A tool kind in the official field order (`type` first); raise if it is not a valid kind."""
-    if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
-        raise ReduceError(f"invalid tool call kind: invalid type: {serde_unexpected(raw)}, expected a tagged kind")
-    kind_type = raw["type"]
-    fields = TOOL_KIND_FIELDS.get(kind_type)
-    if fields is None:
-        raise ReduceError(f"invalid tool call kind: unknown variant `{kind_type}`")
+    kind_type, fields = _tagged_variant(raw, "kind", TOOL_KIND_FIELDS, ", expected a tagged kind")
     kind: dict[str, Any] = {"type": kind_type}
     for name in fields:
         if name not in raw:
@@ -94,12 +100,7 @@ def canonical_tool_kind(raw: Any) -> dict[str, Any]:
 
 def canonical_tool_summary(raw: Any) -> dict[str, Any]:
     """A tool summary in the official field order; absent optionals become null, as serde reads them."""
-    if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
-        raise ReduceError(f"invalid tool call summary: invalid type: {serde_unexpected(raw)}")
-    summary_type = raw["type"]
-    fields = SUMMARY_FIELDS.get(summary_type)
-    if fields is None:
-        raise ReduceError(f"invalid tool call summary: unknown variant `{summary_type}`")
+    summary_type, fields = _tagged_variant(raw, "summary", SUMMARY_FIELDS)
     summary: dict[str, Any] = {"type": summary_type}
     for name, field_kind in fields:
         value = raw.get(name)
