@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-DEFAULT_SAMPLE = "tools_multiturn_appserver"
+# A remote compaction mid-turn: the sample that shows the most of what the viewer is for.
+DEFAULT_SAMPLE = "compaction_remote_midturn"
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 

@@ -134,3 +134,11 @@ async def test_opening_at_the_last_event_shows_the_newest_context_items() -> Non
         assert pane.max_scroll_y > 0, "the sample's context should be taller than the pane"
         assert pane.scroll_offset.y == pane.max_scroll_y
         assert "All done" in screen_text(app)
+
+
+def test_no_argument_opens_the_same_sample_as_the_cli(monkeypatch) -> None:
+    """The app and `trace-viewer` in a pipe agree on the bundled sample they fall back to."""
+    from trace_viewer.samples import sample_path
+
+    monkeypatch.delenv("CODEX_ROLLOUT_TRACE_ROOT", raising=False)
+    assert resolve_target(None).path == sample_path()

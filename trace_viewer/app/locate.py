@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trace_viewer.bundle.discovery import find_bundle_dirs, is_bundle, newest_bundle
+from trace_viewer.samples import sample_path
 
 ROOT_ENV = "CODEX_ROLLOUT_TRACE_ROOT"
-# The sample opened when nothing else is available: it shows a compaction boundary at once.
-PREFERRED_SAMPLES = ("compaction_remote_midturn", "agents_minimal", "exec_basic")
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,25 +17,6 @@ class Target:
     path: Path
     picker: bool = False
     error: str | None = None
-
-
-def sample_dirs() -> list[Path]:
-    """Where bundled samples live: inside the installed package (``_samples``) or at the repository root."""
-    package = Path(__file__).resolve().parent.parent
-    return [package / "_samples", package.parent / "sample_traces"]
-
-
-def default_sample() -> Path | None:
-    for folder in sample_dirs():
-        if not folder.is_dir():
-            continue
-        for name in PREFERRED_SAMPLES:
-            if is_bundle(folder / name):
-                return folder / name
-        found = find_bundle_dirs(folder)
-        if found:
-            return found[0]
-    return None
 
 
 def _looks_like_bundle(path: Path) -> bool:
@@ -52,7 +32,7 @@ def resolve_target(path: str | None, *, follow: bool = False) -> Target:
             newest = newest_bundle(root)
             if newest is not None:
                 return Target(newest)
-        sample = default_sample()
+        sample = sample_path()
         if sample is not None:
             return Target(sample)
         return Target(Path("."), error=f"no PATH given, no bundle under ${ROOT_ENV}, and no sample_traces found")
