@@ -135,14 +135,18 @@ class CodeCellReducer(ReducerBase):
             )
         )
 
-    def on_code_cell_initial_response(self, event: dict[str, Any]) -> None:
-        payload = event["payload"]
-        runtime_cell_id: str = payload["runtime_cell_id"]
-        event_name = "code cell initial response"
+    def _cell_of_lifecycle_event(self, event: dict[str, Any], event_name: str) -> str:
+        """The reduced cell a runtime initial-response/end event is about (thread from envelope or turn)."""
+        runtime_cell_id: str = event["payload"]["runtime_cell_id"]
         thread_id = self.code_cell_event_thread_id(
             event.get("thread_id"), event.get("codex_turn_id"), runtime_cell_id, event_name
         )
-        code_cell_id = self.code_cell_id_for_runtime_cell_id(thread_id, runtime_cell_id, event_name)
+        return self.code_cell_id_for_runtime_cell_id(thread_id, runtime_cell_id, event_name)
+
+    def on_code_cell_initial_response(self, event: dict[str, Any]) -> None:
+        payload = event["payload"]
+        runtime_cell_id: str = payload["runtime_cell_id"]
+        code_cell_id = self._cell_of_lifecycle_event(event, "code cell initial response")
         self.record_or_queue_code_cell_initial_response(
             event["seq"],
             event["wall_time_unix_ms"],
@@ -154,12 +158,7 @@ class CodeCellReducer(ReducerBase):
 
     def on_code_cell_ended(self, event: dict[str, Any]) -> None:
         payload = event["payload"]
-        runtime_cell_id: str = payload["runtime_cell_id"]
-        event_name = "code cell end"
-        thread_id = self.code_cell_event_thread_id(
-            event.get("thread_id"), event.get("codex_turn_id"), runtime_cell_id, event_name
-        )
-        code_cell_id = self.code_cell_id_for_runtime_cell_id(thread_id, runtime_cell_id, event_name)
+        code_cell_id = self._cell_of_lifecycle_event(event, "code cell end")
         self.end_or_queue_code_cell(
             event["seq"], event["wall_time_unix_ms"], code_cell_id, payload["status"], payload.get("response_payload")
         )
