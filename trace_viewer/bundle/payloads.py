@@ -6,6 +6,10 @@ before anything is opened. Parsed payloads are kept in a small LRU because the
 same payload is typically asked for twice in a row (the follow mode checks it is
 complete before the reducer reads it; the inspector shows what the reducer read).
 
+Schema 3 stores payloads as records in zstd shards instead of files; a reference
+then carries ``shard`` instead of ``path`` and the store reads it through
+``ShardReader``. Callers ask for a payload by its reference and never learn which.
+
 Parsed objects come out of the cache shared: treat them as read-only.
 """
 
@@ -21,6 +25,7 @@ from typing import Any
 
 from trace_viewer.bundle._files import describe_os_error, open_regular
 from trace_viewer.bundle.event_log import parse_json_bytes
+from trace_viewer.bundle.shards import ShardFault, ShardReader, shard_file_name, valid_shard_number
 from trace_viewer.errors import PayloadError
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -51,15 +56,29 @@ class PayloadPreview:
     truncated: bool
 
 
+PAYLOADS_DIR = "payloads"
+
+
 def _ref_fields(ref: Any) -> tuple[str, str]:
+    """(payload id, where it is stored): a bundle-relative file, or ``payloads/NNNNNN.zst`` for a shard."""
     if not isinstance(ref, dict):
         raise PayloadRefused("?", "?", "payload reference is not an object")
     payload_id = ref.get("raw_payload_id")
-    path = ref.get("path")
     payload_id = payload_id if isinstance(payload_id, str) else "?"
+    if "shard" in ref:
+        shard = ref["shard"]
+        if not valid_shard_number(shard):
+            raise PayloadRefused(payload_id, "?", f"payload reference has an invalid shard number: {shard!r}")
+        return payload_id, f"{PAYLOADS_DIR}/{shard_file_name(shard)}"
+    path = ref.get("path")
     if not isinstance(path, str):
         raise PayloadRefused(payload_id, "?", "payload reference has no path")
     return payload_id, path
+
+
+def _shard_of(ref: dict[str, Any]) -> int | None:
+    shard = ref.get("shard")
+    return shard if valid_shard_number(shard) else None
 
 
 def safe_relative_parts(path: str) -> list[str] | None:
@@ -108,8 +127,9 @@ class PayloadStore:
         self._cached_bytes = 0
         self._lock = threading.Lock()
         self._real_dirs: dict[tuple[str, ...], Path] = {}
-        # Paths whose whole content parsed as JSON once; the end-of-log check skips them.
+        # Paths (or shard record keys) whose whole content parsed as JSON once; the end-of-log check skips them.
         self.validated: set[str] = set()
+        self.shards = ShardReader(self.root / PAYLOADS_DIR)
 
     # ----- locating -----------------------------------------------------------
     def resolve(self, ref: dict[str, Any]) -> Path:
@@ -134,8 +154,10 @@ class PayloadStore:
         return target
 
     def size(self, ref: dict[str, Any]) -> int:
-        """File size in bytes (raises ``PayloadMissing`` when absent)."""
+        """Payload size in bytes (raises ``PayloadMissing`` when absent)."""
         payload_id, path = _ref_fields(ref)
+        if _shard_of(ref) is not None:
+            return len(self._shard_bytes(ref))
         try:
             return self.resolve(ref).stat().st_size
         except OSError as error:
@@ -143,8 +165,11 @@ class PayloadStore:
 
     # ----- reading ------------------------------------------------------------
     def read_bytes(self, ref: dict[str, Any], max_bytes: int | None = None) -> bytes:
-        """The file's bytes (at most ``max_bytes`` of them when given)."""
+        """The payload's bytes (at most ``max_bytes`` of them when given)."""
         payload_id, path = _ref_fields(ref)
+        if _shard_of(ref) is not None:
+            data = self._shard_bytes(ref)
+            return data if max_bytes is None else data[:max_bytes]
         target = self.resolve(ref)
         try:
             with open_regular(target, nofollow=True) as handle:
@@ -169,31 +194,47 @@ class PayloadStore:
 
     def validate(self, ref: dict[str, Any]) -> None:
         """Check a payload exists and is JSON, with the end-of-log wording of the official reducer."""
-        _, path = _ref_fields(ref)
-        if path in self.validated:
+        payload_id, path = _ref_fields(ref)
+        if (f"{path}#{payload_id}" if _shard_of(ref) is not None else path) in self.validated:
             return
         self._load(ref, "read payload", "invalid payload", cache=False)
 
+    def _shard_bytes(self, ref: dict[str, Any]) -> bytes:
+        payload_id, path = _ref_fields(ref)
+        shard = _shard_of(ref)
+        assert shard is not None
+        try:
+            return self.shards.read(payload_id, shard)
+        except ShardFault as fault:
+            raise PayloadMissing(payload_id, path, fault.reason) from None
+
     def _load(self, ref: dict[str, Any], open_verb: str, parse_verb: str, *, cache: bool = True) -> Any:
         payload_id, path = _ref_fields(ref)
+        sharded = _shard_of(ref) is not None
+        key = f"{path}#{payload_id}" if sharded else path
         with self._lock:
-            hit = self._cache.get(path)
+            hit = self._cache.get(key)
             if hit is not None:
-                self._cache.move_to_end(path)
+                self._cache.move_to_end(key)
                 return hit[0]
-        target = self.resolve(ref)
-        try:
-            with open_regular(target, nofollow=True) as handle:
-                data = _read_capped(handle, payload_id, path)
-        except OSError as error:
-            raise PayloadMissing(payload_id, path, f"{open_verb} {payload_id}: {describe_os_error(error)}") from None
+        if sharded:
+            data = self._shard_bytes(ref)
+        else:
+            target = self.resolve(ref)
+            try:
+                with open_regular(target, nofollow=True) as handle:
+                    data = _read_capped(handle, payload_id, path)
+            except OSError as error:
+                raise PayloadMissing(
+                    payload_id, path, f"{open_verb} {payload_id}: {describe_os_error(error)}"
+                ) from None
         try:
             value = parse_json_bytes(data)
         except ValueError as error:
             raise PayloadInvalid(payload_id, path, f"{parse_verb} {payload_id}: {error}") from None
-        self.validated.add(path)
+        self.validated.add(key)
         if cache:
-            self._remember(path, value, len(data))
+            self._remember(key, value, len(data))
         return value
 
     def _remember(self, path: str, value: Any, size: int) -> None:
