@@ -49,8 +49,8 @@ class LogEntry:
 class EventLogError(BundleError):
     """The log as a whole cannot be read on from where we were (missing, unreadable, truncated, replaced)."""
 
-    def __init__(self, message: str, kind: str) -> None:
-        super().__init__(EVENT_LOG_FILE, message, kind)
+    def __init__(self, message: str, kind: str, file: str = EVENT_LOG_FILE) -> None:
+        super().__init__(file, message, kind)
 
 
 def _reject_constant(name: str) -> Any:
@@ -137,11 +137,27 @@ def _is_recording_completed(event: Any) -> bool:
 
 
 class EventLog:
-    """``trace.jsonl`` read incrementally. Never opened for writing."""
+    """``trace.jsonl`` read incrementally. Never opened for writing.
 
-    def __init__(self, path: str | os.PathLike[str], *, chunk_size: int = CHUNK_SIZE) -> None:
+    Other JSON-lines logs (session rollouts) reuse it: ``name`` is how messages call the file,
+    ``max_line_bytes`` bounds a line, and ``_ends_recording`` says which line closes the log.
+    """
+
+    # What a line of this log is, for the "line is too long" message.
+    LINE_KIND = "trace event"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        chunk_size: int = CHUNK_SIZE,
+        name: str = EVENT_LOG_FILE,
+        max_line_bytes: int = MAX_LINE_BYTES,
+    ) -> None:
         self.path = Path(path)
         self.chunk_size = chunk_size
+        self.name = name
+        self.max_line_bytes = max_line_bytes
         # Bytes consumed: everything before this offset has been returned (or skipped as blank).
         self.offset = 0
         # Physical lines consumed, blank ones included (line numbers count them, as the official reducer does).
@@ -173,12 +189,14 @@ class EventLog:
             status = os.stat(self.path)
         except FileNotFoundError:
             if self._identity is not None:
-                raise EventLogError("trace.jsonl disappeared while it was being read", "replaced") from None
+                raise self._error(f"{self.name} disappeared while it was being read", "replaced") from None
             if final:
-                raise EventLogError(f"open trace event log {self.path}: No such file or directory", "missing") from None
+                raise self._error(
+                    f"open {self.LINE_KIND} log {self.path}: No such file or directory", "missing"
+                ) from None
             return  # A bundle that so far holds only its manifest.
         except OSError as error:
-            raise EventLogError(f"cannot read trace.jsonl: {describe_os_error(error)}", "unreadable") from None
+            raise self._error(f"cannot read {self.name}: {describe_os_error(error)}", "unreadable") from None
         self._check_same_file(status)
         if status.st_size == self._seen_size and not (final and self.pending):
             return  # Nothing new: the common case while following an idle trace.
@@ -186,10 +204,12 @@ class EventLog:
             handle = open_regular(self.path)
         except FileNotFoundError:
             if final:
-                raise EventLogError(f"open trace event log {self.path}: No such file or directory", "missing") from None
+                raise self._error(
+                    f"open {self.LINE_KIND} log {self.path}: No such file or directory", "missing"
+                ) from None
             return
         except OSError as error:
-            raise EventLogError(f"cannot read trace.jsonl: {describe_os_error(error)}", "unreadable") from None
+            raise self._error(f"cannot read {self.name}: {describe_os_error(error)}", "unreadable") from None
         with handle:
             status = os.fstat(handle.fileno())
             self._check_same_file(status)
@@ -199,16 +219,23 @@ class EventLog:
                 # Same inode and size, but rewritten in place? The byte before our offset must still end a line.
                 handle.seek(self.offset - 1)
                 if handle.read(1) != b"\n":
-                    raise EventLogError("trace.jsonl was rewritten while it was being read", "replaced")
+                    raise self._error(f"{self.name} was rewritten while it was being read", "replaced")
             handle.seek(self.offset)
             yield from self._scan(handle, final)
 
+    def _error(self, message: str, kind: str) -> EventLogError:
+        return EventLogError(message, kind, self.name)
+
+    def _ends_recording(self, event: Any) -> bool:
+        """Whether this line says the writer is done (so a torn tail after it is a fault)."""
+        return _is_recording_completed(event)
+
     def _check_same_file(self, status: os.stat_result) -> None:
         if self._identity is not None and (status.st_dev, status.st_ino) != self._identity:
-            raise EventLogError("trace.jsonl was replaced by another file while it was being read", "replaced")
+            raise self._error(f"{self.name} was replaced by another file while it was being read", "replaced")
         if status.st_size < self.offset:
-            raise EventLogError(
-                f"trace.jsonl was truncated ({status.st_size} bytes, {self.offset} already read)", "truncated"
+            raise self._error(
+                f"{self.name} was truncated ({status.st_size} bytes, {self.offset} already read)", "truncated"
             )
 
     def _scan(self, handle: Any, final: bool) -> Iterator[LogEntry]:
@@ -223,9 +250,9 @@ class EventLog:
             newline = chunk.find(b"\n")
             if newline < 0:
                 parts.append(chunk)
-                if sum(map(len, parts)) > MAX_LINE_BYTES:
+                if sum(map(len, parts)) > self.max_line_bytes:
                     # No event is that long (big content lives in payloads); stop before memory runs out.
-                    message = f"line is longer than {MAX_LINE_BYTES >> 20} MiB: not a trace event"
+                    message = f"line is longer than {self.max_line_bytes >> 20} MiB: not a {self.LINE_KIND}"
                     yield LogEntry(self.line + 1, None, message, start_offset)
                     return
                 continue
@@ -270,6 +297,6 @@ class EventLog:
             if torn:
                 return LogEntry(self.line, None, f"last line is cut off (no newline at end of log): {error}", offset)
             return LogEntry(self.line, None, f"cannot parse line: {error}", offset)
-        if _is_recording_completed(event):
+        if self._ends_recording(event):
             self.closed = True
         return LogEntry(self.line, event, None, offset)
