@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from trace_viewer.reducer.replay import Replay
 
 PROG = "trace-viewer"
-SUBCOMMANDS = ("reduce", "context", "summary")
+SUBCOMMANDS = ("reduce", "context", "summary", "calls")
 EXIT_FAULT = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
@@ -219,6 +219,30 @@ def print_summary(bundle: Path, replay: Replay, file: Any = None) -> None:
     console.print(Group(overview, Text(""), threads))
 
 
+# ----- calls -----------------------------------------------------------------------------------
+
+
+def cmd_calls(args: argparse.Namespace) -> int:
+    """Every model call of a bundle or a rollout file, with the exact input the model received."""
+    from trace_viewer import calls
+
+    source = Path(args.source)
+    if not source.exists():
+        raise CliError(f"no such bundle or rollout file: {args.source}")
+    listing = calls.calls_for(source)
+    output = calls.to_json(listing.calls) if args.format == "json" else calls.to_text(listing.calls)
+    sys.stdout.write(output if output.endswith("\n") else output + "\n")
+    sys.stdout.flush()
+    for warning in listing.warnings:
+        _say(f"warning: {warning}")
+    if listing.limits is not None:
+        _say(f"note: {listing.limits}")
+    if listing.fault is not None:
+        where = fault_line(source, listing.fault) if source.is_dir() else str(listing.fault)
+        raise CliError(f"{where} (the {len(listing.calls)} calls before it are listed)")
+    return 0
+
+
 # ----- open (the app) --------------------------------------------------------------------------
 
 
@@ -292,6 +316,11 @@ def _subcommand_parser() -> argparse.ArgumentParser:
     summary = commands.add_parser("summary", help="print a table of threads, counts, tokens, duration and fault")
     summary.add_argument("bundle", metavar="BUNDLE")
     summary.set_defaults(handler=cmd_summary)
+
+    calls = commands.add_parser("calls", help="list every model call with the exact input it received")
+    calls.add_argument("source", metavar="SOURCE", help="a trace bundle or a session rollout file (rollout-*.jsonl)")
+    calls.add_argument("--format", choices=("text", "json"), default="text")
+    calls.set_defaults(handler=cmd_calls)
     return parser
 
 
