@@ -1,9 +1,10 @@
-"""Shared helpers for the viewer tests: sample bundles, a running app, waiting for it to load."""
+"""Shared helpers for the viewer tests: sample bundles, a running app, waiting for it to load.
+
+``async def`` tests run under pytest-asyncio (auto mode, one event loop per test).
+"""
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import sys
 from pathlib import Path
 
@@ -15,16 +16,6 @@ SAMPLES = ROOT / "sample_traces"
 CORPUS = ROOT.parent / "shared" / "corpus"
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    """Run ``async def`` tests in a fresh event loop (no async plugin needed)."""
-    if not inspect.iscoroutinefunction(pyfuncitem.obj):
-        return None
-    arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-    asyncio.run(pyfuncitem.obj(**arguments))
-    return True
 
 
 def sample(name: str) -> Path:

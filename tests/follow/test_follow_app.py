@@ -76,7 +76,7 @@ def start_writer(tmp_path: Path, holds: tuple[int, ...], event_delay: float = 0.
     return writer
 
 
-def test_app_follows_pauses_and_toggles(tmp_path: Path) -> None:
+async def test_app_follows_pauses_and_toggles(tmp_path: Path) -> None:
     writer = start_writer(tmp_path, holds=(10, 20))
     total = reduce_bundle(SAMPLES / "exec_basic").events_applied
 
@@ -121,12 +121,12 @@ def test_app_follows_pauses_and_toggles(tmp_path: Path) -> None:
             await until(pilot, lambda: FINAL_MESSAGE in visible_text(screen.context), "the final message on screen")
 
     try:
-        asyncio.run(scenario())
+        await scenario()
     finally:
         writer.stop()
 
 
-def follow_to_the_end(tmp_path: Path, opened_at: int) -> set[int]:
+async def follow_to_the_end(tmp_path: Path, opened_at: int) -> set[int]:
     """Open the app once ``opened_at`` lines are written, let the writer finish, check the end state.
 
     Returns the event totals the screen went through.
@@ -155,19 +155,19 @@ def follow_to_the_end(tmp_path: Path, opened_at: int) -> set[int]:
             await until(pilot, shown, "the final message on screen", wait_s=5.0)
 
     try:
-        asyncio.run(scenario())
+        await scenario()
     finally:
         writer.stop()
     return seen_totals
 
 
-def test_app_following_a_bundle_being_written_ends_in_the_offline_state(tmp_path: Path) -> None:
-    seen_totals = follow_to_the_end(tmp_path, opened_at=5)  # the root thread has started
+async def test_app_following_a_bundle_being_written_ends_in_the_offline_state(tmp_path: Path) -> None:
+    seen_totals = await follow_to_the_end(tmp_path, opened_at=5)  # the root thread has started
     assert len(seen_totals) >= 3  # it grew on screen while being written
 
 
-def test_app_opened_before_the_first_thread_shows_it_once_it_starts(tmp_path: Path) -> None:
-    follow_to_the_end(tmp_path, opened_at=1)  # only rollout_started so far
+async def test_app_opened_before_the_first_thread_shows_it_once_it_starts(tmp_path: Path) -> None:
+    await follow_to_the_end(tmp_path, opened_at=1)  # only rollout_started so far
 
 
 # ----- a trace root: bundles appearing while the app runs -----------------------------------------
@@ -182,7 +182,7 @@ def viewing(app: TraceViewerApp, path: Path) -> bool:
     return screen is not None and screen.session.path == path
 
 
-def test_following_a_root_opens_a_bundle_that_appears_after_start(tmp_path: Path) -> None:
+async def test_following_a_root_opens_a_bundle_that_appears_after_start(tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()
     old = root / "old"
@@ -224,12 +224,12 @@ def test_following_a_root_opens_a_bundle_that_appears_after_start(tmp_path: Path
             assert new.finished and new.event_count == total
 
     try:
-        asyncio.run(scenario())
+        await scenario()
     finally:
         writer.stop()
 
 
-def test_following_a_root_switches_from_a_finished_bundle_and_offers_while_live(tmp_path: Path) -> None:
+async def test_following_a_root_switches_from_a_finished_bundle_and_offers_while_live(tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()
     shutil.copytree(SAMPLES / "exec_basic", root / "done")
@@ -267,21 +267,21 @@ def test_following_a_root_switches_from_a_finished_bundle_and_offers_while_live(
             assert new_screen.session.reducer.to_json() == reduce_bundle(second.dest).to_json()
 
     try:
-        asyncio.run(scenario())
+        await scenario()
     finally:
         first.release()
         first.stop()
         second.stop()
 
 
-def test_following_a_bundle_directory_before_its_manifest_is_written(tmp_path: Path) -> None:
+async def test_following_a_bundle_directory_before_its_manifest_is_written(tmp_path: Path) -> None:
     dest = tmp_path / "young"
     writer = WriterThread(SAMPLES / "exec_basic", dest, WriterOptions(seed=3, manifest_delay=0.8, event_delay=0.01))
     writer.start()
     deadline = time.monotonic() + WAIT_S
     while not (dest / "payloads").is_dir():  # the directory exists, the manifest not yet
         assert time.monotonic() < deadline
-        time.sleep(0.01)
+        await asyncio.sleep(0.01)
     assert not (dest / "manifest.json").exists()
     target = resolve_target(str(dest), follow=True)
     assert target.error is None and not target.picker
@@ -299,12 +299,12 @@ def test_following_a_bundle_directory_before_its_manifest_is_written(tmp_path: P
             await until(pilot, lambda: FINAL_MESSAGE in visible_text(screen.context), "the final message on screen")
 
     try:
-        asyncio.run(scenario())
+        await scenario()
     finally:
         writer.stop()
 
 
-def test_following_an_empty_root_waits_for_its_first_bundle(tmp_path: Path) -> None:
+async def test_following_an_empty_root_waits_for_its_first_bundle(tmp_path: Path) -> None:
     root = tmp_path / "traces"
     root.mkdir()
     target = resolve_target(str(root), follow=True)
@@ -324,7 +324,7 @@ def test_following_an_empty_root_waits_for_its_first_bundle(tmp_path: Path) -> N
             assert screen.session.fault is None
 
     try:
-        asyncio.run(scenario())
+        await scenario()
     finally:
         writer.stop()
 
@@ -332,7 +332,7 @@ def test_following_an_empty_root_waits_for_its_first_bundle(tmp_path: Path) -> N
 # ----- auto-follow, reload after truncation, idle cost --------------------------------------------------
 
 
-def test_an_unfinished_recent_bundle_is_followed_without_asking(tmp_path: Path) -> None:
+async def test_an_unfinished_recent_bundle_is_followed_without_asking(tmp_path: Path) -> None:
     writer = start_writer(tmp_path, holds=(12,))
     total = reduce_bundle(SAMPLES / "exec_basic").events_applied
 
@@ -351,12 +351,12 @@ def test_an_unfinished_recent_bundle_is_followed_without_asking(tmp_path: Path) 
             assert screen.session.reducer.to_json() == reduce_bundle(writer.dest).to_json()
 
     try:
-        asyncio.run(scenario())
+        await scenario()
     finally:
         writer.stop()
 
 
-def test_finished_or_stale_bundles_are_not_followed(tmp_path: Path) -> None:
+async def test_finished_or_stale_bundles_are_not_followed(tmp_path: Path) -> None:
     stale = tmp_path / "stale"
     shutil.copytree(SAMPLES / "exec_basic", stale)
     lines = (stale / "trace.jsonl").read_bytes().splitlines(keepends=True)
@@ -380,11 +380,11 @@ def test_finished_or_stale_bundles_are_not_followed(tmp_path: Path) -> None:
                 assert isinstance(screen, ViewerScreen) and not screen.following, path
                 assert screen.session.finished  # read offline, end-of-log checks done
 
-    asyncio.run(scenario())
+    await scenario()
 
 
 @pytest.mark.parametrize("how", ["truncated", "replaced"])
-def test_a_truncated_or_replaced_log_offers_a_reload(tmp_path: Path, how: str) -> None:
+async def test_a_truncated_or_replaced_log_offers_a_reload(tmp_path: Path, how: str) -> None:
     writer = start_writer(tmp_path, holds=(15,))
 
     async def scenario() -> None:
@@ -415,13 +415,13 @@ def test_a_truncated_or_replaced_log_offers_a_reload(tmp_path: Path, how: str) -
             assert fresh.following and fresh.session.fault is None and fresh.reload_needed is None
 
     try:
-        asyncio.run(scenario())
+        await scenario()
     finally:
         writer.release()
         writer.stop()
 
 
-def test_idle_following_sleeps_in_the_watcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_idle_following_sleeps_in_the_watcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing written: no poll loop (at most the safety-net poll each second), and `f` off stops the watcher."""
     writer = start_writer(tmp_path, holds=(10,))
     polls: list[float] = []
@@ -454,13 +454,13 @@ def test_idle_following_sleeps_in_the_watcher(tmp_path: Path, monkeypatch: pytes
             assert polls == [] and screen.session.total == 10
 
     try:
-        asyncio.run(scenario())
+        await scenario()
     finally:
         writer.release()
         writer.stop()
 
 
-def test_an_auto_followed_bundle_left_untouched_is_shown_as_it_is(
+async def test_an_auto_followed_bundle_left_untouched_is_shown_as_it_is(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The writer died mid-line: once nothing is written for RECENT_SECONDS, the torn line is the fault."""
@@ -486,10 +486,10 @@ def test_an_auto_followed_bundle_left_untouched_is_shown_as_it_is(
             assert fault is not None and fault.line == 13 and screen.session.stopped  # as an offline open shows it
             assert screen._watcher is None
 
-    asyncio.run(scenario())
+    await scenario()
 
 
-def test_the_picker_keeps_its_cursor_when_a_new_bundle_arrives(tmp_path: Path) -> None:
+async def test_the_picker_keeps_its_cursor_when_a_new_bundle_arrives(tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()
     aged = time.time() - 3600
@@ -517,6 +517,6 @@ def test_the_picker_keeps_its_cursor_when_a_new_bundle_arrives(tmp_path: Path) -
             assert table.cursor_row == 2  # still on tools_terminal, now one row further down
 
     try:
-        asyncio.run(scenario())
+        await scenario()
     finally:
         writer.stop()

@@ -177,7 +177,7 @@ def test_wake_and_close_interrupt_a_blocked_wait(tmp_path: Path, backend: str) -
     assert watcher.closed and watcher.wait(timeout=0) is False
 
 
-def test_async_wait(tmp_path: Path, backend: str) -> None:
+async def test_async_wait(tmp_path: Path, backend: str) -> None:
     bundle = make_bundle(tmp_path / "b")
 
     async def scenario() -> tuple[bool, bool, bool]:
@@ -190,10 +190,10 @@ def test_async_wait(tmp_path: Path, backend: str) -> None:
             woken = await watcher.wait_async(timeout=10)
             return idle, changed, woken
 
-    assert asyncio.run(scenario()) == (False, True, False)
+    assert await scenario() == (False, True, False)
 
 
-def test_async_wait_can_be_cancelled(tmp_path: Path, backend: str) -> None:
+async def test_async_wait_can_be_cancelled(tmp_path: Path, backend: str) -> None:
     bundle = make_bundle(tmp_path / "b")
 
     async def scenario() -> bool:
@@ -207,7 +207,7 @@ def test_async_wait_can_be_cancelled(tmp_path: Path, backend: str) -> None:
             later(0.05, lambda: append(bundle / "trace.jsonl", b"{}\n"))
             return await watcher.wait_async(timeout=SOON)
 
-    assert asyncio.run(scenario()) is True
+    assert await scenario() is True
 
 
 def test_idle_costs_almost_no_cpu(tmp_path: Path, backend: str) -> None:

@@ -44,6 +44,17 @@ CLI_ADDRESS_SPACE = 3 << 30
 # Mutations tried, crashes (exceptions/internal errors/tracebacks), hangs (over budget), CLI runs.
 STATS: Counter[str] = Counter()
 
+# How many times each test's example budget the Hypothesis profile asks for: the default ``ci``
+# profile runs the budgets as written; ``explore`` (local runs hunting new failures) ten times more.
+EXPLORE_FACTOR = 10
+
+
+def budget(max_examples: int) -> int:
+    """The number of Hypothesis examples a test runs under the active profile."""
+    from hypothesis import settings
+
+    return max_examples if settings.default.derandomize else max_examples * EXPLORE_FACTOR
+
 
 class Hang(Exception):
     """A run went over its time budget."""
