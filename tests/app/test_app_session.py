@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 from bundle_builder import BundleBuilder, message
 from conftest import CORPUS, sample, sample_names
+from corpora import skip_unless
 
-from trace_viewer.reducer.replay import reduce_bundle
+from trace_viewer.reducer import Reducer
+from trace_viewer.reducer.replay import reduce_bundle, replay_bundle
 from trace_viewer.session import ReplaySession, clone_reducer, item_text
 
 
@@ -42,16 +45,31 @@ def test_every_position_matches_a_replay_to_that_position(name: str) -> None:
                 assert session.item_at(item_id, seq) == exact.rollout["conversation_items"][item_id], (seq, item_id)
 
 
-def test_reducer_at_uses_checkpoints_when_seeking_back() -> None:
-    session = ReplaySession(sample("compaction_remote_midturn"), checkpoint_every=8)
+def test_reducer_at_uses_checkpoints_when_seeking_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    path = sample("compaction_remote_midturn")
+    session = ReplaySession(path, checkpoint_every=8)
     session.load_all()
+    assert session.total > 24
     session.reducer_at(session.total - 1)
     checkpoints = sorted(session._checkpoints)
     assert checkpoints[0] == 0 and len(checkpoints) >= session.total // 8
-    # Seeking back now starts from the nearest checkpoint: replaying from it gives the same state.
+    assert 16 in checkpoints
+    # The reference: the first 20 events reduced offline from the start, no checkpoint involved.
+    want = replay_bundle(path, max_events=20).reducer.to_json()
+
+    # Seeking back starts from the checkpoint at 16: only events 17..20 are applied again.
+    applied: list[int | None] = []
+    real_apply = Reducer.apply
+
+    def counting_apply(self: Reducer, event: Any, *args: Any, **kwargs: Any) -> Any:
+        applied.append(event.get("seq") if isinstance(event, dict) else None)
+        return real_apply(self, event, *args, **kwargs)
+
+    monkeypatch.setattr(Reducer, "apply", counting_apply)
     late = session.reducer_at(20)
+    assert applied == [17, 18, 19, 20]
     assert late.events_applied == 20
-    assert late.to_json() == session.reducer_at(20).to_json()
+    assert late.to_json() == want
 
 
 def test_clone_is_independent() -> None:
@@ -130,7 +148,7 @@ def test_unopenable_bundle_is_a_fault_not_a_crash(tmp_path) -> None:
     assert session.total == 0
 
 
-@pytest.mark.skipif(not (CORPUS / "long_session").is_dir(), reason="../shared/corpus/long_session not available")
+@skip_unless("corpus/long_session")
 def test_long_session_positions_spot_checked() -> None:
     session = _loaded(CORPUS / "long_session")
     root = session.rollout["root_thread_id"]

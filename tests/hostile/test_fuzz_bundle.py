@@ -3,8 +3,9 @@
 Every mutation runs on a private copy of a sample bundle and must keep ``check_replay``'s invariant
 (no exception, no internal error, no hang, one-line fault, state = the prefix before the fault).
 Where a mutation has a predictable outcome (a seq gap at line N, a torn last line, an ignored
-unknown field) the test asserts that outcome too. Hypothesis is derandomized and bounded, so the
-suite is the same on every run and takes a fixed, small amount of time.
+unknown field) the test asserts that outcome too. Under the default Hypothesis profile (``ci``) the
+examples are derandomized and bounded, so the suite is the same on every run and takes a fixed, small
+amount of time; ``HYPOTHESIS_PROFILE=explore`` draws new ones (see tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from hostile_helpers import (
     SAMPLE_NAMES,
     SAMPLES,
     STATS,
+    budget,
     check_cli_reduce,
     check_replay,
     copy_bundle,
@@ -36,8 +38,6 @@ from hypothesis import strategies as st
 
 from trace_viewer.bundle import Bundle, bundle_info
 from trace_viewer.reducer.replay import replay_bundle
-
-HOSTILE = settings.get_profile("hostile")
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_torn_short_bundle_at_every_offset(work: Path) -> None:
             assert outcome.applied == complete
 
 
-@settings(HOSTILE, max_examples=150)
+@settings(max_examples=budget(150))
 @given(data=st.data())
 def test_torn_anywhere(work: Path, data: st.DataObject) -> None:
     name = data.draw(st.sampled_from(CLEAN_SAMPLES), label="sample")
@@ -162,7 +162,7 @@ INTERESTING_BYTES = [
 BYTE = st.one_of(st.sampled_from(INTERESTING_BYTES), st.integers(0, 255))
 
 
-@settings(HOSTILE, max_examples=300)
+@settings(max_examples=budget(300))
 @given(data=st.data())
 def test_byte_flips(work: Path, data: st.DataObject) -> None:
     name = data.draw(st.sampled_from(SAMPLE_NAMES), label="sample")
@@ -193,7 +193,7 @@ def test_byte_flips(work: Path, data: st.DataObject) -> None:
 # ----- deleted, duplicated, swapped lines --------------------------------------------------------------
 
 
-@settings(HOSTILE, max_examples=120)
+@settings(max_examples=budget(120))
 @given(data=st.data())
 def test_line_edits_fault_exactly_where_the_order_breaks(work: Path, data: st.DataObject) -> None:
     name = data.draw(st.sampled_from(CLEAN_SAMPLES), label="sample")
@@ -278,11 +278,17 @@ def _set_path(event: Any, path: tuple[Any, ...], value: Any) -> None:
         parent[path[-1]] = value
 
 
+# Fields every event must carry with the right type: a wrong value is refused at its own line.
+ENVELOPE_FIELDS = {("schema_version",), ("seq",), ("payload",), ("payload", "type")}
+
+
 @pytest.mark.parametrize("name", sorted(FIELD_CASES))
 def test_wrong_types_in_every_field(work: Path, name: str) -> None:
+    """A wrong value in any field: the events before it stay applied, and the fault (if any) is never
+    blamed on an earlier line; in an envelope field, or nested too deep to parse, it is that line."""
     bundle = fresh(work, name)
     lines = read_lines(bundle)
-    tried = 0
+    refused_at_the_line = 0
     for index, path in FIELD_CASES[name]:
         for value in WRONG_VALUES:
             event = json.loads(lines[index])
@@ -296,8 +302,17 @@ def test_wrong_types_in_every_field(work: Path, name: str) -> None:
             )
             outcome = check_replay(bundle, label, prefix_key=name, unchanged=index)
             assert outcome.applied >= index, label
-            tried += 1
-    assert tried == len(FIELD_CASES[name]) * len(WRONG_VALUES)
+            fault = outcome.fault
+            if fault is None:
+                assert outcome.applied == len(lines), f"{label}: no fault, but only {outcome.applied} events applied"
+            else:
+                assert fault.file == "trace.jsonl" and fault.line is not None, f"{label}: {fault}"
+                assert fault.line >= index + 1, f"{label}: blamed on an earlier line: {fault}"
+                refused_at_the_line += fault.line == index + 1
+            if path in ENVELOPE_FIELDS or value == "<deep 5000>":
+                assert fault is not None and fault.line == index + 1, f"{label}: not refused at its line: {fault}"
+    # Most wrong values are refused where they are; only fields the reducer never reads pass.
+    assert refused_at_the_line >= len(FIELD_CASES[name]) * len(WRONG_VALUES) // 2
 
 
 def test_every_event_type_and_field_is_covered() -> None:
@@ -325,7 +340,7 @@ JSON_VALUE = st.recursive(
 )
 
 
-@settings(HOSTILE, max_examples=60)
+@settings(max_examples=budget(60))
 @given(data=st.data())
 def test_unknown_fields_are_ignored(work: Path, data: st.DataObject) -> None:
     """Extra fields on the envelope or the payload change nothing (like serde without deny_unknown_fields)."""
@@ -389,7 +404,7 @@ def test_schema3_bundle_loads_with_a_warning(work: Path, name: str) -> None:
     assert any("schema 3" in warning for warning in Bundle(bundle).warnings)
 
 
-@settings(HOSTILE, max_examples=30)
+@settings(max_examples=budget(30))
 @given(data=st.data())
 def test_schema3_unknown_events_are_skipped_and_kept_raw(work: Path, data: st.DataObject) -> None:
     name = data.draw(st.sampled_from([n for n in CLEAN_SAMPLES if not n.startswith("schema1")]), label="sample")
@@ -666,7 +681,7 @@ def test_bad_manifest_is_a_fault_before_any_event(work: Path, kind: str) -> None
         assert outcome.fault.file == "manifest.json", outcome.fault
 
 
-@settings(HOSTILE, max_examples=100)
+@settings(max_examples=budget(100))
 @given(garbage=st.binary(max_size=400))
 def test_garbled_manifest(work: Path, garbage: bytes) -> None:
     bundle = fresh(work, "agents_minimal")
@@ -754,7 +769,7 @@ def test_deep_values_in_every_payload(work: Path) -> None:
     assert len(ALL_PAYLOADS) > 60
 
 
-@settings(HOSTILE, max_examples=30)
+@settings(max_examples=budget(30))
 @given(data=st.data())
 def test_deep_values_of_any_depth(work: Path, data: st.DataObject) -> None:
     name, file = data.draw(st.sampled_from(ALL_PAYLOADS), label="payload")
@@ -1071,8 +1086,55 @@ def test_app_shows_the_newer_schema_warning(work: Path) -> None:
     assert "schema 3" in screens[0].text, screens[0].text
 
 
-def test_mutation_counts_are_reported() -> None:
-    """Runs last in this module: the session summary prints these counts; here they must add up."""
-    assert STATS["crashes"] == 0
-    assert STATS["hangs"] == 0
-    print(f"\nhostile mutations so far: {STATS['mutations']}, crashes {STATS['crashes']}, hangs {STATS['hangs']}")
+def test_mutation_counts_are_reported(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The counters behind the session summary count what they claim, whatever ran before.
+
+    Two honest mutations count as two and crash nothing; an injected exception, internal error and
+    hang each fail the check and are counted. The injected ones are taken out again afterwards, so
+    the summary reports only real mutations.
+    """
+    import hostile_helpers
+
+    before = STATS.copy()
+    bundle = fresh(work, "exec_basic", slot="counts")
+    assert check_replay(bundle, "unmutated").fault is None
+    lines = read_lines(bundle)
+    write_lines(bundle, [*lines[:2], *lines[3:]])  # a seq gap: a fault of the trace, not a crash
+    assert check_replay(bundle, "gap").fault.line == 3
+    assert STATS["mutations"] - before["mutations"] == 2
+    assert (STATS["crashes"], STATS["hangs"]) == (before["crashes"], before["hangs"])
+
+    real_replay = hostile_helpers.replay_bundle
+
+    def raising(path: Path) -> Any:
+        raise RuntimeError("injected")
+
+    def internal(path: Path) -> Any:
+        replay = real_replay(path)
+        monkeypatch.setattr(replay, "internal_error", RuntimeError("injected"), raising=False)
+        return replay
+
+    def hanging(path: Path) -> Any:
+        time.sleep(5)
+        return real_replay(path)
+
+    try:
+        monkeypatch.setattr(hostile_helpers, "replay_bundle", raising)
+        with pytest.raises(AssertionError, match="replay raised RuntimeError: injected"):
+            check_replay(bundle, "injected exception")
+        assert STATS["crashes"] == before["crashes"] + 1
+        monkeypatch.setattr(hostile_helpers, "replay_bundle", internal)
+        with pytest.raises(AssertionError, match="internal error"):
+            check_replay(bundle, "injected internal error")
+        assert STATS["crashes"] == before["crashes"] + 2
+        monkeypatch.setattr(hostile_helpers, "replay_bundle", hanging)
+        monkeypatch.setattr(hostile_helpers, "REPLAY_SECONDS", 0.1)
+        with pytest.raises(AssertionError, match="did not finish"):
+            check_replay(bundle, "injected hang")
+        assert STATS["hangs"] == before["hangs"] + 1
+        assert STATS["mutations"] - before["mutations"] == 5
+    finally:
+        injected = STATS - before
+        for key in ("crashes", "hangs"):
+            STATS[key] -= injected[key]
+        STATS["mutations"] -= injected["mutations"] - 2
