@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from bundle_builder import BundleBuilder, Payload, message
+from corpora import require
 
 from trace_viewer.reducer.agents import inter_agent_message_fields
 from trace_viewer.reducer.replay import reduce_bundle
@@ -21,7 +22,6 @@ from trace_viewer.reducer.replay import reduce_bundle
 ROOT = "019d0000-0000-7000-8000-000000000001"
 CHILD = "019d0000-0000-7000-8000-000000000002"
 SPAWN_EDGE = f"edge:spawn:{ROOT}:{CHILD}"
-CORPUS = Path(__file__).resolve().parents[2] / "shared"
 
 
 class AgentBundle(BundleBuilder):
@@ -586,9 +586,7 @@ AGENT_CASES = [
 
 @pytest.mark.parametrize("case", AGENT_CASES)
 def test_corpus_agent_edges_match_official_output(case: str) -> None:
-    bundle = CORPUS / case
-    if not (bundle / "expected_state.json").exists():
-        pytest.skip("shared corpus not available")
+    bundle = require(case)
     reducer = reduce_bundle(bundle)
     assert reducer.fault is None, str(reducer.fault)
     expected = json.loads((bundle / "expected_state.json").read_text())

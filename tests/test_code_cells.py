@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from corpora import require
 
 from trace_viewer.reducer import Reducer
 from trace_viewer.reducer.code_cells import _place_started_code_cell_id
@@ -596,11 +597,7 @@ def test_runtime_mapping_is_per_thread_and_stable() -> None:
 
 
 def _corpus_case(name: str) -> Path:
-    for base in (Path(__file__).resolve().parents[2] / "shared", Path("/work/shared")):
-        case = base / "corpus" / name
-        if (case / "expected_state.json").exists():
-            return case
-    pytest.skip(f"corpus case {name} not available")
+    return require(f"corpus/{name}")
 
 
 @pytest.mark.parametrize("case", ["tools_code_mode", "tools_code_mode_only"])

@@ -22,14 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from corpora import SHARED, cases_or_skip
 
 from trace_viewer import cli
 from trace_viewer.context import inference_context, items_for
 from trace_viewer.reducer.replay import reduce_bundle
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-ROOTS = [SHARED / "corpus", SHARED / "corpus-schema1", REPO / "sample_traces"]
+SHARED_CORPORA = ("corpus", "corpus-schema1")
+ROOTS = [*(SHARED / name for name in SHARED_CORPORA), REPO / "sample_traces"]
 
 
 def _cases() -> list[Path]:
@@ -103,7 +104,7 @@ def test_cases_are_present() -> None:
 # ----- reduced cases -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("case", STATE_CASES, ids=case_id)
+@pytest.mark.parametrize("case", cases_or_skip(STATE_CASES, *SHARED_CORPORA, ids=case_id))
 def test_reduced_state_equals_official(case: Path) -> None:
     state, fault = reduced(case)
     assert fault is None, f"unexpected fault: {fault}"
@@ -111,7 +112,7 @@ def test_reduced_state_equals_official(case: Path) -> None:
     assert difference is None, f"first difference at {difference}"
 
 
-@pytest.mark.parametrize("case", STATE_CASES, ids=case_id)
+@pytest.mark.parametrize("case", cases_or_skip(STATE_CASES, *SHARED_CORPORA, ids=case_id))
 def test_context_of_every_inference_is_its_request(case: Path) -> None:
     """``context --inference`` = the official ``request_item_ids``, for every call (in-process, one reduce)."""
     want = expected_state(case)
@@ -146,7 +147,7 @@ def official_location(case: Path) -> tuple[int | None, str | None]:
     return (int(line.group(1)) if line else None), (payload.group(1) if payload else None)
 
 
-@pytest.mark.parametrize("case", ERROR_CASES, ids=case_id)
+@pytest.mark.parametrize("case", cases_or_skip(ERROR_CASES, *SHARED_CORPORA, ids=case_id))
 def test_refused_case_is_refused_cleanly_in_strict_mode(case: Path) -> None:
     result = run_cli("reduce", str(case))
     assert result.returncode == 1, result.stderr
@@ -161,7 +162,7 @@ def test_refused_case_is_refused_cleanly_in_strict_mode(case: Path) -> None:
         assert payload in lines[0], lines[0]
 
 
-@pytest.mark.parametrize("case", ERROR_CASES, ids=case_id)
+@pytest.mark.parametrize("case", cases_or_skip(ERROR_CASES, *SHARED_CORPORA, ids=case_id))
 def test_refused_case_reduces_with_partial_to_the_prefix(case: Path, tmp_path: Path) -> None:
     result = run_cli("reduce", str(case), "--partial")
     assert result.returncode == 0, result.stderr

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from bundle_builder import BundleBuilder, Payload, message
+from corpora import cases_or_skip, shared, skip_unless
 
 from trace_viewer.reducer import Reducer
 from trace_viewer.reducer.normalize import summarize_json_text
@@ -836,13 +837,11 @@ def test_agent_deliveries_are_found_among_unaccepted_output(tmp_path: Path) -> N
     assert edge["target"] == {"type": "conversation_item", "item_id": "conversation_item:2"}
 
 
-@pytest.mark.skipif(
-    not (Path("/work/shared/corpus") / "compaction_local_manual").is_dir(), reason="corpus not available"
-)
+@skip_unless("corpus/compaction_local_manual")
 def test_corpus_case_without_acceptances(tmp_path: Path) -> None:
     """Experiment `strip_all` on compaction_local_manual: with every history_item_accepted removed,
     the official transcript loses the unaccepted response items 8, 9, 17 and 18."""
-    source = Path("/work/shared/corpus/compaction_local_manual")
+    source = shared("corpus/compaction_local_manual")
     events = [json.loads(line) for line in (source / "trace.jsonl").read_text().splitlines() if line.strip()]
     kept = [event for event in events if event["payload"]["type"] != "history_item_accepted"]
     for seq, event in enumerate(kept, start=1):
@@ -918,15 +917,14 @@ def test_non_json_arguments_stay_text_and_float_values_keep_their_literal(tmp_pa
 
 # ----- corpus ---------------------------------------------------------------------------------------------
 
-CORPORA = [Path("/work/shared/corpus"), Path("/work/shared/corpus-schema1")]
+CORPORA = [shared("corpus"), shared("corpus-schema1")]
 SECTIONS = ("conversation_items", "inference_calls", "compactions", "compaction_requests", "threads")
 CASES = sorted(
     case for root in CORPORA if root.is_dir() for case in root.iterdir() if (case / "expected_state.json").exists()
 )
 
 
-@pytest.mark.skipif(not CASES, reason="corpus not available")
-@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+@pytest.mark.parametrize("case", cases_or_skip(CASES, "corpus", "corpus-schema1", ids=lambda case: case.name))
 def test_corpus_conversation_sections_match_the_official_reducer(case: Path) -> None:
     reducer = reduce_bundle(case)
     assert reducer.fault is None
@@ -936,7 +934,7 @@ def test_corpus_conversation_sections_match_the_official_reducer(case: Path) -> 
         assert state[section] == expected[section], section
 
 
-@pytest.mark.skipif(not (CORPORA[0] / "compaction_local_manual").is_dir(), reason="corpus not available")
+@skip_unless("corpus/compaction_local_manual")
 def test_local_compaction_resend_with_new_ids_makes_new_items() -> None:
     reducer = reduce_bundle(CORPORA[0] / "compaction_local_manual")
     by_seq = {c["execution"]["started_seq"]: c for c in reducer.rollout["inference_calls"].values()}

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from bundle_builder import message
+from corpora import cases_or_skip, shared
 from tool_fixtures import THREAD, TURN, ToolTrace, direct_response, function_call, function_output
 
 from trace_viewer.reducer.replay import reduce_bundle
@@ -19,7 +20,7 @@ from trace_viewer.reducer.replay import reduce_bundle
 OTHER_ADD = {"type": "other", "name": "add"}
 MCP_ADD = {"type": "mcp", "server": "calc", "tool": "add"}
 SECTIONS = ("tool_calls", "terminal_sessions", "terminal_operations")
-CORPORA = [Path("/work/shared/corpus"), Path("/work/shared/corpus-schema1")]
+CORPORA = [shared("corpus"), shared("corpus-schema1")]
 
 
 def mcp_begin(call_id: str) -> dict[str, Any]:
@@ -238,7 +239,7 @@ def _corpus_cases() -> list[Path]:
     return cases
 
 
-@pytest.mark.parametrize("case", _corpus_cases(), ids=lambda p: p.name)
+@pytest.mark.parametrize("case", cases_or_skip(_corpus_cases(), "corpus", "corpus-schema1", ids=lambda p: p.name))
 def test_corpus_tool_and_terminal_sections_match_official(case: Path) -> None:
     expected = json.loads((case / "expected_state.json").read_text())
     reducer = reduce_bundle(case)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from corpora import skip_unless
 
 from follow.mock_model import FINAL_ANSWER, MockModel, codex_config
 from follow.writer import WriterOptions, WriterThread
@@ -123,7 +124,7 @@ def test_following_a_bundle_ends_in_the_offline_state(
     assert len(followed.totals_while_writing) >= 3  # it grew step by step, while being written
 
 
-@pytest.mark.skipif(not (CORPUS / "agents_v1").is_dir(), reason="../shared/corpus/agents_v1 is not present")
+@skip_unless("corpus/agents_v1")
 def test_following_runs_the_end_of_log_work_once_recording_completed(tmp_path: Path) -> None:
     source = CORPUS / "agents_v1"
     dest = tmp_path / "agents_v1"
