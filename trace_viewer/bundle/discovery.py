@@ -124,17 +124,22 @@ def _scan_log(path: Path) -> tuple[_Scan | None, bool, int]:
             previous.recording_complete,
         )
         handle.seek(scan.offset)
-        carry = b""
+        # The unfinished line so far: a bytearray grows in place, so a long line without a newline
+        # (a sparse or corrupt file) costs one pass over it, not one copy per chunk.
+        carry = bytearray()
         while True:
             chunk = handle.read(_SCAN_CHUNK)
             if not chunk:
                 break
-            data = carry + chunk
-            end = data.rfind(b"\n") + 1  # only complete lines; a torn tail is re-read next time
-            carry = data[end:]
-            complete = data[:end]
-            if not complete and len(carry) > MAX_LINE_BYTES:
-                break  # no event is that long: corrupt (e.g. a sparse file); stop instead of rescanning it
+            cut = chunk.rfind(b"\n") + 1  # only complete lines; a torn tail is re-read next time
+            if not cut:
+                carry += chunk
+                if len(carry) > MAX_LINE_BYTES:
+                    break  # no event is that long: corrupt (e.g. a sparse file); stop instead of rescanning it
+                continue
+            complete = bytes(carry) + chunk[:cut]
+            carry = bytearray(chunk[cut:])
+            end = len(complete)
             scan.threads += len(_THREAD_STARTED.findall(complete))
             scan.events += complete.count(b"\n")
             endings = _ROLLOUT_ENDED.findall(complete)
