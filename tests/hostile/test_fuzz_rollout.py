@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile_helpers import STATS, Hang, run_cli, time_limit
+from hostile_helpers import STATS, Hang, budget, run_cli, time_limit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +26,8 @@ from trace_viewer.rollout import log as log_module
 from trace_viewer.rollout.sessions import session_info
 from trace_viewer.text import one_line
 
-HOSTILE = settings.get_profile("hostile")
+# The suite-wide Hypothesis profile (tests/conftest.py), 100 examples a test (more when exploring).
+HOSTILE = settings(max_examples=budget(100))
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "sample_traces" / "rollouts"
 SOURCES = sorted(SAMPLES.rglob("rollout-*.jsonl"))
