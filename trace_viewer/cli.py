@@ -1,5 +1,5 @@
-"""Command line: ``trace-viewer [PATH] [--follow]`` opens the app; ``reduce``, ``context`` and
-``summary`` work without it.
+"""Command line: ``trace-viewer [PATH] [--follow]`` opens the app; ``reduce``, ``context``,
+``summary``, ``calls`` and ``tokens`` work without it.
 
 The subcommands never import Textual (and only ``summary`` imports Rich), so they
 start fast. Whatever the input, the outcome is one clear line on stderr and a
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from trace_viewer.reducer.replay import Replay
 
 PROG = "trace-viewer"
-SUBCOMMANDS = ("reduce", "context", "summary", "calls")
+SUBCOMMANDS = ("reduce", "context", "summary", "calls", "tokens")
 EXIT_FAULT = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
@@ -243,6 +243,47 @@ def cmd_calls(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----- tokens ----------------------------------------------------------------------------------
+
+
+def cmd_tokens(args: argparse.Namespace) -> int:
+    """What fills one call's context (or a live context), in o200k tokens, against the window."""
+    from trace_viewer.context import ContextError
+    from trace_viewer.session import ReplaySession
+    from trace_viewer.tokens import TokenizerUnavailable
+    from trace_viewer.tokens.report import composition_for, session_counter, to_json, to_text
+
+    bundle = _bundle_dir(args.bundle)
+    if args.seq is not None and args.seq < 0:
+        raise CliError("--seq must be 0 or more", EXIT_USAGE)
+    session = ReplaySession(bundle)
+    session.load_all()
+    if session.replay.internal_error is not None and os.environ.get("TRACE_VIEWER_DEBUG"):
+        raise session.replay.internal_error
+    fault = session.fault
+    try:
+        counter = session_counter(session)
+        composition = composition_for(session, counter, inference=args.inference, seq=args.seq, thread=args.thread)
+    except ContextError as error:
+        suffix = f" (replay stopped early: {fault_line(bundle, fault)})" if fault is not None else ""
+        raise CliError(f"{error}{suffix}") from None
+    except TokenizerUnavailable as error:
+        raise CliError(str(error)) from None
+    if fault is not None:
+        _say(f"note: replay stopped at a fault, counts are as of seq {session.total}: {fault_line(bundle, fault)}")
+    elif args.seq is not None and session.total < args.seq:
+        _say(f"note: the trace has only {session.total} events; counting the context after the last one")
+    _warn(session.replay)
+    if args.format == "json":
+        output = to_json(composition)
+    else:
+        where = f"inference call {args.inference}" if args.inference is not None else f"live context at seq {args.seq}"
+        thread = session.rollout["threads"].get(composition.thread_id, {}).get("agent_path") or composition.thread_id
+        output = to_text(composition, title=f"{where} on {thread}")
+    sys.stdout.write(output if output.endswith("\n") else output + "\n")
+    return 0
+
+
 # ----- open (the app) --------------------------------------------------------------------------
 
 
@@ -292,6 +333,17 @@ def _open_without_app(path: str | None, reason: str) -> int:
 # ----- argument parsing ------------------------------------------------------------------------
 
 
+def _add_context_position(parser: argparse.ArgumentParser, seq_help: str) -> None:
+    """BUNDLE (--inference ID | --seq N) [--thread T]: which context a command is about."""
+    parser.add_argument("bundle", metavar="BUNDLE")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--inference", metavar="ID", help="exactly what this inference call's request contained")
+    where.add_argument("--seq", metavar="N", type=int, help=seq_help)
+    parser.add_argument(
+        "--thread", metavar="ID_OR_AGENT_PATH", help="thread id, agent path or nickname (default: root)"
+    )
+
+
 def _subcommand_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Replay and inspect Codex rollout trace bundles.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -303,15 +355,14 @@ def _subcommand_parser() -> argparse.ArgumentParser:
     reduce.set_defaults(handler=cmd_reduce)
 
     context = commands.add_parser("context", help="print the model-visible context at a point of the trace")
-    context.add_argument("bundle", metavar="BUNDLE")
-    where = context.add_mutually_exclusive_group(required=True)
-    where.add_argument("--inference", metavar="ID", help="exactly what this inference call's request contained")
-    where.add_argument("--seq", metavar="N", type=int, help="the thread's live history after events 1..N")
-    context.add_argument(
-        "--thread", metavar="ID_OR_AGENT_PATH", help="thread id, agent path or nickname (default: root)"
-    )
+    _add_context_position(context, "the thread's live history after events 1..N")
     context.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     context.set_defaults(handler=cmd_context)
+
+    tokens = commands.add_parser("tokens", help="what fills a model call's context, in tokens, against the window")
+    _add_context_position(tokens, "the thread's live context after events 1..N")
+    tokens.add_argument("--format", choices=("text", "json"), default="text")
+    tokens.set_defaults(handler=cmd_tokens)
 
     summary = commands.add_parser("summary", help="print a table of threads, counts, tokens, duration and fault")
     summary.add_argument("bundle", metavar="BUNDLE")
