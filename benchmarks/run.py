@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import app_bench, follow_bench
+from benchmarks import app_bench, follow_bench, tokens_bench
 from benchmarks.data import LARGE_ENV, corpus_dir, describe, large_source, materialise_large, prefix_bundles
 from benchmarks.procs import REPO_ROOT, use_bytecode_cache
 from benchmarks.reduce_bench import ReduceRow, ReduceRunner, ours_ready, resolve_codex
 from benchmarks.table import Row, fmt_mb, fmt_s, git_revision, machine, render, verdict
 
-SECTIONS = ("reduce", "growth", "app", "follow")
+SECTIONS = ("reduce", "growth", "app", "follow", "tokens")
 # Targets from the performance issue: ours/official time and memory ratios.
 TIME_TARGET = {"long_session": 2.0, "large": 1.0}
 RSS_TARGET = 3.0
@@ -258,13 +258,22 @@ def section_growth(suite: Suite) -> None:
     )
 
 
+def biggest_bundle(suite: Suite, section: str) -> tuple[Path, str] | None:
+    """The large trace, else long_session; None (and a "skipped" row) when neither is there."""
+    if suite.large is not None:
+        return suite.large, "large"
+    if (suite.long_session / "manifest.json").is_file():
+        return suite.long_session, "long_session"
+    suite.rows.append(Row(section, "skipped (neither the large trace nor long_session found)"))
+    return None
+
+
 def section_app(suite: Suite) -> None:
-    has_long = (suite.long_session / "manifest.json").is_file()
-    if suite.large is None and not has_long:
-        suite.rows.append(Row("app", "skipped (neither the large trace nor long_session found)"))
+    found = biggest_bundle(suite, "app")
+    if found is None:
         return
     print("[bench] app + session", file=sys.stderr)
-    bundle, name = (suite.large, "large") if suite.large is not None else (suite.long_session, "long_session")
+    bundle, name = found
     rows, raw, notes = app_bench.run(bundle, name, suite.workdir)
     suite.rows.extend(rows)
     suite.notes.extend(notes)
@@ -280,11 +289,23 @@ def section_follow(suite: Suite) -> None:
     suite.raw["follow"] = raw
 
 
+def section_tokens(suite: Suite) -> None:
+    found = biggest_bundle(suite, "tokens")
+    if found is None:
+        return
+    print("[bench] tokens", file=sys.stderr)
+    rows, raw, notes = tokens_bench.run(*found)
+    suite.rows.extend(rows)
+    suite.notes.extend(notes)
+    suite.raw["tokens"] = raw
+
+
 SECTION_RUNNERS = {
     "reduce": section_reduce,
     "growth": section_growth,
     "app": section_app,
     "follow": section_follow,
+    "tokens": section_tokens,
 }
 
 
