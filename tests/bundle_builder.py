@@ -19,6 +19,13 @@ Rules:
 - ``payload(kind, body)`` writes one payload file now and returns its ref, for refs reused by hand.
 - ``reduce()`` (re)writes ``trace.jsonl`` and returns ``replay.reduce_bundle(dir)``: check
   ``reducer.fault`` for the refusal, ``reducer.rollout`` / ``reducer.to_json()`` for the state.
+- Schema 3 (``schema_version=3``): payloads are records in zstd shards (``payloads/000001.zst``),
+  written the way Codex 0.171.0 writes them: one flushed block per record, the frame finished when
+  the shard closes, a new shard past ``shard_limit`` bytes. Refs carry ``shard`` instead of
+  ``path``. ``inference()`` also writes the call's ``prepared_prompt_payload``: one ``model_item``
+  record per input item, stored once per distinct item and reused by later calls, as Codex does.
+  ``write()`` takes ``drop=`` (record ids left out), ``corrupt=`` (id -> body bytes written instead)
+  and ``unfinished=True`` (the last shard's frame left open, as after a kill).
 - The helpers ``thread``, ``turn``, ``inference`` (start + optional completion) only save typing;
   ``message(role, text)`` builds a Responses message item.
 """
@@ -26,15 +33,38 @@ Rules:
 from __future__ import annotations
 
 import json
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import zstandard
 
 from trace_viewer.reducer import Reducer
 from trace_viewer.reducer.replay import reduce_bundle
 
 ROOT_THREAD = "thread-root"
 ROLLOUT = "rollout-1"
+# Codex 0.171.0 starts a new shard when a record would take the current one past this many bytes.
+SHARD_LIMIT = 8 << 20
+
+
+def shard_record(record_id: str, body: bytes) -> bytes:
+    """One shard record: u16 LE id length, u64 LE body length, id, body."""
+    encoded = record_id.encode("utf-8")
+    return struct.pack("<HQ", len(encoded), len(body)) + encoded + body
+
+
+def write_shard(path: Path, records: list[bytes], *, finished: bool = True) -> None:
+    """A zstd frame holding ``records``, each flushed as its own block; finished or left open."""
+    compressor = zstandard.ZstdCompressor(write_checksum=True).compressobj()
+    out = bytearray()
+    for record in records:
+        out += compressor.compress(record)
+        out += compressor.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+    if finished:
+        out += compressor.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
+    path.write_bytes(bytes(out))
 
 
 @dataclass(frozen=True)
@@ -70,6 +100,12 @@ class BundleBuilder:
         self.rollout_id = rollout_id
         self.events: list[dict[str, Any]] = []
         self._next_payload = 1
+        self.shard_limit = SHARD_LIMIT
+        # Schema 3: (shard number, record id, body) in write order, and model items stored once.
+        self.records: list[tuple[int, str, bytes]] = []
+        self._shard = 1
+        self._shard_size = 0
+        self._model_items: dict[str, dict[str, Any]] = {}
         (self.dir / "payloads").mkdir(parents=True, exist_ok=True)
         manifest = {
             "schema_version": schema_version,
@@ -83,12 +119,62 @@ class BundleBuilder:
         (self.dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
     # ----- raw writing ---------------------------------------------------------
-    def payload(self, kind: str, body: Any) -> dict[str, Any]:
+    def payload(self, kind: str, body: Any, *, parts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         number = self._next_payload
         self._next_payload += 1
-        path = f"payloads/{number}.json"
-        (self.dir / path).write_text(json.dumps(body, indent=2, ensure_ascii=False))
-        return {"raw_payload_id": f"raw_payload:{number}", "kind": {"type": kind}, "path": path}
+        payload_id = f"raw_payload:{number}"
+        if self.schema_version < 3:
+            path = f"payloads/{number}.json"
+            (self.dir / path).write_text(json.dumps(body, indent=2, ensure_ascii=False))
+            return {"raw_payload_id": payload_id, "kind": {"type": kind}, "path": path}
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        size = len(shard_record(payload_id, data))
+        if self._shard_size and self._shard_size + size > self.shard_limit:
+            self._shard += 1
+            self._shard_size = 0
+        self._shard_size += size
+        self.records.append((self._shard, payload_id, data))
+        ref: dict[str, Any] = {"raw_payload_id": payload_id, "kind": {"type": kind}, "shard": self._shard}
+        if parts is not None:
+            ref["parts"] = parts
+        return ref
+
+    def model_item(self, item: Any) -> dict[str, Any]:
+        """Schema 3: the ``model_item`` record of an input item, written once per distinct item."""
+        key = json.dumps(item, sort_keys=True)
+        ref = self._model_items.get(key)
+        if ref is None:
+            ref = self._model_items[key] = self.payload("model_item", item)
+        return json.loads(json.dumps(ref))  # a copy: a test may edit one event's refs
+
+    def prepared_prompt(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Schema 3: a ``prepared_prompt`` for a request body: fragments around its ``input`` items' records."""
+        items = list(request.get("input", []))
+        parts = [self.model_item(item) for item in items]
+        rest = json.dumps({key: value for key, value in request.items() if key != "input"}, separators=(",", ":"))
+        tail = "]" + ("," + rest[1:] if rest != "{}" else "}")
+        fragments = ['{"input":[', *[","] * max(len(items) - 1, 0), tail]
+        return self.payload("prepared_prompt", fragments, parts=parts)
+
+    def write(
+        self, *, drop: frozenset[str] = frozenset(), corrupt: dict[str, bytes] | None = None, unfinished: bool = False
+    ) -> None:
+        """Write ``trace.jsonl`` (and, in schema 3, the shards) as they are now."""
+        with open(self.dir / "trace.jsonl", "w", encoding="utf-8") as log:
+            log.writelines(json.dumps(event, ensure_ascii=False) + "\n" for event in self.events)
+        if self.schema_version < 3:
+            return
+        corrupt = corrupt or {}
+        shards: dict[int, list[bytes]] = {}
+        for shard, record_id, body in self.records:
+            records = shards.setdefault(shard, [])
+            if record_id not in drop:
+                records.append(shard_record(record_id, corrupt.get(record_id, body)))
+        last = max(shards, default=0)
+        for shard, records in shards.items():
+            write_shard(
+                self.dir / "payloads" / f"{shard:06d}.zst", records, finished=not (unfinished and shard == last)
+            )
 
     def _materialise(self, value: Any) -> Any:
         if isinstance(value, Payload):
@@ -114,9 +200,8 @@ class BundleBuilder:
         )
         return seq
 
-    def reduce(self) -> Reducer:
-        with open(self.dir / "trace.jsonl", "w", encoding="utf-8") as log:
-            log.writelines(json.dumps(event, ensure_ascii=False) + "\n" for event in self.events)
+    def reduce(self, **write_options: Any) -> Reducer:
+        self.write(**write_options)
         return reduce_bundle(self.dir)
 
     # ----- shorthands ------------------------------------------------------------
@@ -153,19 +238,20 @@ class BundleBuilder:
         ``output_items`` is given, complete it. Returns the seq of the last event written."""
         thread_id = thread_id or self.root_thread_id
         body = request if isinstance(request, dict) else {"input": request}
-        seq = self.add(
-            {
-                "type": "inference_started",
-                "inference_call_id": inference_id,
-                "thread_id": thread_id,
-                "codex_turn_id": turn_id,
-                "model": "gpt-test",
-                "provider_name": "test-provider",
-                "request_payload": Payload("inference_request", body),
-            },
-            thread=thread_id,
-            turn=turn_id,
-        )
+        started: dict[str, Any] = {
+            "type": "inference_started",
+            "inference_call_id": inference_id,
+            "thread_id": thread_id,
+            "codex_turn_id": turn_id,
+            "model": "gpt-test",
+            "provider_name": "test-provider",
+            "request_payload": Payload("inference_request", body),
+        }
+        if self.schema_version >= 3:
+            # The wire request, then the prepared prompt's model items and the prepared prompt, as Codex orders them.
+            started["request_payload"] = self.payload("inference_request", body)
+            started["prepared_prompt_payload"] = self.prepared_prompt(body)
+        seq = self.add(started, thread=thread_id, turn=turn_id)
         if output_items is None:
             return seq
         response_id = response_id or f"resp-{inference_id}"

@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
     wanted = argv[0] if argv else ""
     sections = argv[1].split(",") if len(argv) > 1 else None
     passed = total = 0
-    for root in (SHARED / "corpus", SHARED / "corpus-schema1"):
+    for root in (SHARED / "corpus", SHARED / "corpus-schema1", SHARED / "corpus-schema3"):
         for case in sorted(root.iterdir()) if root.is_dir() else []:
             expected_path = case / "expected_state.json"
             if wanted not in case.name or not expected_path.is_file():

@@ -256,10 +256,10 @@ def test_manifest_problems_name_the_file(tmp_path: Path) -> None:
 
 def test_unknown_schema_loads_with_a_warning(tmp_path: Path) -> None:
     manifest = json.loads((SAMPLES / "exec_basic" / "manifest.json").read_text())
-    (tmp_path / "manifest.json").write_text(json.dumps({**manifest, "schema_version": 3}))
+    (tmp_path / "manifest.json").write_text(json.dumps({**manifest, "schema_version": 4}))
     loaded = load_manifest(tmp_path)
-    assert loaded["schema_version"] == 3
-    assert manifest_warnings(loaded) and "3" in manifest_warnings(loaded)[0]
+    assert loaded["schema_version"] == 4
+    assert manifest_warnings(loaded) and "4" in manifest_warnings(loaded)[0]
     assert manifest_warnings(manifest) == []
 
 

@@ -85,9 +85,16 @@ def test_partial_reduce_writes_the_prefix_and_reports_the_fault() -> None:
 def test_missing_payload_fault_names_line_seq_and_payload(tmp_path: Path) -> None:
     bundle = tmp_path / "b"
     shutil.copytree(SAMPLES / "exec_basic", bundle)
-    (bundle / "payloads" / "4.json").unlink()
+    (bundle / "payloads" / "4.json").unlink()  # a protocol event: only the end-of-log check reads it
     error = assert_one_line_error(run("reduce", str(bundle)), 1)
-    assert re.search(r"trace\.jsonl line \d+, seq \d+, payload raw_payload:4 \(payloads/4\.json\)", error), error
+    assert re.search(
+        r"trace\.jsonl end-of-log check, payload raw_payload:4 \(payloads/4\.json\) referenced at line \d+, seq \d+",
+        error,
+    ), error
+    (bundle / "payloads" / "4.json").write_text("{}")
+    (bundle / "payloads" / "5.json").unlink()  # a request, read while replaying: replay stops at its line
+    error = assert_one_line_error(run("reduce", str(bundle)), 1)
+    assert re.search(r"trace\.jsonl line \d+, seq \d+, payload raw_payload:5 \(payloads/5\.json\)", error), error
 
 
 def test_output_inside_the_bundle_is_refused(tmp_path: Path) -> None:

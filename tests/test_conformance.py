@@ -1,10 +1,11 @@
 """Conformance with Codex's own reducer, on every recorded case we have.
 
 Cases come from ``../shared/corpus`` (schema 2, Codex 0.169.0), ``../shared/corpus-schema1``
-(schema 1, Codex 0.164.0) — both beside the repository when present, as in CI — and the
-project's own ``sample_traces/``. A case holds either ``expected_state.json`` (the official
-output: ours must be equal as parsed JSON) or ``expected_error.txt`` (the official refusal:
-ours must refuse cleanly in strict mode and still give the prefix with ``--partial``).
+(schema 1, Codex 0.164.0), ``../shared/corpus-schema3`` (schema 3, Codex 0.171.0, zstd shards) —
+beside the repository when present, as in CI — and the project's own ``sample_traces/``. A case
+holds either ``expected_state.json`` (the official output: ours must be equal as parsed JSON) or
+``expected_error.txt`` (the official refusal: ours must refuse cleanly in strict mode and still
+give the prefix with ``--partial``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from trace_viewer.context import inference_context, items_for
 from trace_viewer.reducer.replay import reduce_bundle
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_CORPORA = ("corpus", "corpus-schema1")
+SHARED_CORPORA = ("corpus", "corpus-schema1", "corpus-schema3")
 ROOTS = [*(SHARED / name for name in SHARED_CORPORA), REPO / "sample_traces"]
 
 
@@ -96,9 +97,13 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cases_are_present() -> None:
-    assert len([case for case in CASES if case.parent.name == "sample_traces"]) >= 11
-    if os.environ.get("CI") and not (SHARED / "corpus").is_dir():
-        pytest.fail("CI must have ../shared/corpus beside the repository")
+    samples = [case for case in CASES if case.parent.name == "sample_traces"]
+    assert len(samples) >= 17
+    assert len([case for case in samples if case.name.startswith("schema3_")]) >= 6
+    if os.environ.get("CI"):
+        for corpus in ("corpus", "corpus-schema1", "corpus-schema3"):
+            if not (SHARED / corpus).is_dir():
+                pytest.fail(f"CI must have ../shared/{corpus} beside the repository")
 
 
 # ----- reduced cases -----------------------------------------------------------------------------
@@ -139,12 +144,16 @@ def test_context_of_every_inference_is_its_request(case: Path) -> None:
 # ----- refused cases -----------------------------------------------------------------------------
 
 
-def official_location(case: Path) -> tuple[int | None, str | None]:
-    """The line number or payload id the official refusal names."""
+def official_location(case: Path) -> tuple[int | None, str | None, str | None]:
+    """The line number, payload id and shard the official refusal names."""
     text = (case / "expected_error.txt").read_text()
     line = re.search(r"parse trace event line (\d+)", text)
     payload = re.search(r"payload (raw_payload:\d+)", text)
-    return (int(line.group(1)) if line else None), (payload.group(1) if payload else None)
+    shard = re.search(r"in shard (\d+)|payloads/(\d{6})\.zst", text)
+    shard_name = None
+    if shard:
+        shard_name = f"{int(shard.group(1) or shard.group(2)):06d}.zst"
+    return (int(line.group(1)) if line else None), (payload.group(1) if payload else None), shard_name
 
 
 @pytest.mark.parametrize("case", cases_or_skip(ERROR_CASES, *SHARED_CORPORA, ids=case_id))
@@ -155,11 +164,13 @@ def test_refused_case_is_refused_cleanly_in_strict_mode(case: Path) -> None:
     assert result.stdout == ""
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
-    line, payload = official_location(case)
+    line, payload, shard = official_location(case)
     if line is not None:
         assert f"line {line}" in lines[0], lines[0]
     if payload is not None:
         assert payload in lines[0], lines[0]
+    if shard is not None:
+        assert shard in lines[0] or f"shard {int(shard[:6])}" in lines[0], lines[0]
 
 
 @pytest.mark.parametrize("case", cases_or_skip(ERROR_CASES, *SHARED_CORPORA, ids=case_id))
@@ -168,11 +179,15 @@ def test_refused_case_reduces_with_partial_to_the_prefix(case: Path, tmp_path: P
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
     partial = json.loads(result.stdout)
-    assert partial["threads"], "the prefix before the fault is kept"
+    state, fault = reduced(case)
+    assert fault is not None and fault.line is not None
+    if fault.after_log:
+        # The end-of-log payload check failed: every line was applied, so the state is complete.
+        assert partial == state
+        return
+    assert partial["threads"] or fault.line <= 2, "the prefix before the fault is kept"
 
     # The prefix is exactly the state of the same bundle cut just before the faulty line.
-    _, fault = reduced(case)
-    assert fault is not None and fault.line is not None
     copy = tmp_path / case.name
     shutil.copytree(case, copy)
     kept = (case / "trace.jsonl").read_bytes().split(b"\n")[: fault.line - 1]
@@ -195,8 +210,10 @@ def test_sample_matches_the_official_reducer_live(case: Path, tmp_path: Path) ->
     version = subprocess.run(["codex", "--version"], check=False, capture_output=True, text=True).stdout
     if manifest["schema_version"] == 1 and "0.164." not in version:
         pytest.skip(f"schema 1 needs Codex 0.164.0; installed: {version.strip()}")
-    if manifest["schema_version"] == 2 and "0.164." in version:
-        pytest.skip("schema 2 needs Codex 0.165.0 or later")
+    if manifest["schema_version"] == 2 and ("0.164." in version or "0.171." in version):
+        pytest.skip(f"schema 2 needs Codex 0.165.0 to 0.170; installed: {version.strip()}")
+    if manifest["schema_version"] == 3 and "0.171." not in version:
+        pytest.skip(f"schema 3 needs Codex 0.171.0; installed: {version.strip()}")
     bundle = tmp_path / "bundle"
     shutil.copytree(case, bundle, ignore=shutil.ignore_patterns("expected_*"))
     out = tmp_path / "official.json"

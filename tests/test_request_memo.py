@@ -1,8 +1,11 @@
-"""Normalised request items are reused from the thread's previous request, and that changes nothing.
+"""Normalised request items are reused, and that changes nothing.
 
-The reducer keeps, per thread, the last request's ``input`` and its normalised
-items; a new request's equal prefix is not normalised again, except items whose
-parts point into their payload (``raw_payload_id``), which must name the new one.
+The reducer keeps, per thread, the last request's ``input`` and its normalised items,
+and per Responses id the last raw item normalised. A new request's equal prefix, or an
+item with an id equal to one seen before (a schema 3 model item stored once and sent again
+at another position), is not normalised again. Parts that point into their payload
+(``raw_payload_id``) are re-pointed at the new one; a json summary that needed the
+payload's number text (a float inside a non-string value) is computed every time.
 """
 
 from __future__ import annotations
@@ -67,11 +70,34 @@ def test_reused_prefix_gives_the_same_state(tmp_path: Path, monkeypatch: pytest.
     assert with_memo.fault is None and without.fault is None
     assert with_memo.to_json() == without.to_json()
     # Without the memo every request normalises its whole input (additional_tools skipped):
-    # 2 + 5 + 7 + 8 items. With it: 2, then the call, output and image, then the call and image
-    # again (payload-bound: a json and a payload_ref part) and two new messages, then all 8 of
-    # the rewritten request.
+    # 2 + 5 + 7 + 8 items. With it: 2, then the call, output and image, then only the two new
+    # messages (the call and image are re-pointed at the new payload), then all 8 of the
+    # rewritten request (these items have no Responses id to find them by).
     assert len(seen) == 2 + 5 + 7 + 8
-    assert normalised_with_memo == 2 + 3 + 4 + 8
+    assert normalised_with_memo == 2 + 3 + 2 + 8
+
+
+FLOAT_CALL = {"type": "function_call", "name": "shell", "arguments": {"ratio": 1.5}, "call_id": "c2", "id": "fc_2"}
+
+
+def test_items_are_found_again_by_responses_id_and_floats_are_never_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = BundleBuilder(tmp_path)
+    bundle.thread()
+    bundle.turn("turn-1")
+    kept = message("user", "keep me", item_id="msg_keep")
+    bundle.inference("inf-1", "turn-1", [message("developer", "a"), kept, FLOAT_CALL])
+    bundle.inference("inf-2", "turn-1", [message("developer", "b"), kept, FLOAT_CALL])
+    seen = count_normalised(monkeypatch)
+    reducer = bundle.reduce()
+    assert reducer.fault is None
+    # inf-2 differs at index 0: `kept` is found by its id; the call (a float in a JSON value,
+    # summarised from the payload's number text) is normalised again.
+    assert seen == ["message", "message", "function_call", "message", "function_call"]
+    items = reducer.rollout["conversation_items"]
+    call = next(item for item in items.values() if item["kind"] == "function_call")
+    assert call["body"]["parts"][0]["summary"] == '{"ratio":1.5}'
 
 
 def test_payload_bound_parts_name_the_payload_of_their_request(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import pytest
 from bundle_builder import BundleBuilder, message
 
 from trace_viewer import cli
+from trace_viewer.errors import PayloadError
 from trace_viewer.session import ReplaySession
 from trace_viewer.tokens import CATEGORIES, FRAMING_TOKENS, TokenCounter, count_tokens, rules
 from trace_viewer.tokens import view as token_view
@@ -206,8 +207,10 @@ def _windows_from_log(bundle: Path, session: ReplaySession) -> dict[str, int]:
         except (ValueError, KeyError, TypeError):
             continue
         if payload.get("type") == "protocol_event_observed" and payload.get("event_type") == "turn_started":
-            ref = payload["event_payload"]
-            body = session.payloads.read(ref)
+            try:
+                body = session.payloads.read(payload["event_payload"])
+            except PayloadError:
+                continue  # a broken sample (schema3_broken_missing_shard): its calls never started
             windows[body["turn_id"]] = body["model_context_window"]
     return windows
 

@@ -51,8 +51,16 @@ class Fault:
     seq: int | None = None
     payload_id: str | None = None
     payload_path: str | None = None
+    # Found by the end-of-log payload check: every line was applied, and ``line``/``seq`` say
+    # where the payload was first referenced, not where replay stopped.
+    after_log: bool = False
 
     def location(self) -> str:
+        if self.after_log:
+            where = [f"payload {self.payload_id}" + (f" ({self.payload_path})" if self.payload_path else "")]
+            if self.line is not None:
+                where.append(f"referenced at line {self.line}" + (f", seq {self.seq}" if self.seq is not None else ""))
+            return f"{self.file} end-of-log check, " + " ".join(where)
         parts = [self.file]
         if self.line is not None:
             parts.append(f"line {self.line}")
@@ -73,4 +81,5 @@ class Fault:
             "seq": self.seq,
             "payload_id": self.payload_id,
             "payload_path": self.payload_path,
+            "after_log": self.after_log,
         }

@@ -30,9 +30,14 @@ from trace_viewer.text import one_line
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "sample_traces"
-SAMPLE_NAMES = sorted(p.name for p in SAMPLES.iterdir() if (p / "manifest.json").is_file())
+_ALL_SAMPLES = sorted(p.name for p in SAMPLES.iterdir() if (p / "manifest.json").is_file())
+# Samples whose payloads are files (schemas 1 and 2): the mutations here edit payload files. Schema 3
+# samples keep payloads in zstd shards; SHARD_SAMPLES are for the shard mutations and the newer-schema checks.
+SAMPLE_NAMES = [name for name in _ALL_SAMPLES if not name.startswith("schema3_")]
+SHARD_SAMPLES = [name for name in _ALL_SAMPLES if name.startswith("schema3_")]
 # Complete bundles (no fault of their own): mutations of these must be what causes any fault.
 CLEAN_SAMPLES = [name for name in SAMPLE_NAMES if (SAMPLES / name / "expected_state.json").is_file()]
+CLEAN_SHARD_SAMPLES = [name for name in SHARD_SAMPLES if (SAMPLES / name / "expected_state.json").is_file()]
 
 # In-process budget per reduction: a sample reduces in ~10 ms, a 50 MB payload in well under a second.
 REPLAY_SECONDS = 10.0

@@ -20,6 +20,7 @@ from typing import Any, Self
 import pytest
 from hostile_helpers import (
     CLEAN_SAMPLES,
+    CLEAN_SHARD_SAMPLES,
     SAMPLE_NAMES,
     SAMPLES,
     STATS,
@@ -394,29 +395,29 @@ def _as_schema(bundle: Path, version: int, *, events_too: bool = True) -> None:
         write_lines(bundle, [dump_event({**event, "schema_version": version}) for event in lines])
 
 
-@pytest.mark.parametrize("name", [n for n in CLEAN_SAMPLES if not n.startswith("schema1")])
-def test_schema3_bundle_loads_with_a_warning(work: Path, name: str) -> None:
-    """A newer schema is reduced with the newest rules known, and says so."""
+@pytest.mark.parametrize("name", CLEAN_SHARD_SAMPLES)
+def test_newer_schema_bundle_loads_with_a_warning(work: Path, name: str) -> None:
+    """A schema newer than 3 is reduced with the newest rules known (schema 3's), and says so."""
     bundle = fresh(work, name)
-    _as_schema(bundle, 3)
-    outcome = check_replay(bundle, f"{name} as schema 3")
+    _as_schema(bundle, 4)
+    outcome = check_replay(bundle, f"{name} as schema 4")
     assert outcome.fault is None
-    assert outcome.state == {**original_state(name), "schema_version": 3}
-    assert any("schema 3" in warning for warning in Bundle(bundle).warnings)
+    assert outcome.state == {**original_state(name), "schema_version": 4}
+    assert any("schema 4" in warning for warning in Bundle(bundle).warnings)
 
 
 @settings(max_examples=budget(30))
 @given(data=st.data())
-def test_schema3_unknown_events_are_skipped_and_kept_raw(work: Path, data: st.DataObject) -> None:
-    name = data.draw(st.sampled_from([n for n in CLEAN_SAMPLES if not n.startswith("schema1")]), label="sample")
+def test_newer_schema_unknown_events_are_skipped_and_kept_raw(work: Path, data: st.DataObject) -> None:
+    name = data.draw(st.sampled_from(CLEAN_SHARD_SAMPLES), label="sample")
     bundle = fresh(work, name)
-    _as_schema(bundle, 3)
+    _as_schema(bundle, 4)
     lines = read_lines(bundle)
     at = data.draw(st.integers(1, len(lines) - 1), label="at")
     count = data.draw(st.integers(1, 3), label="count")
     extra = [_unknown_event(json.loads(lines[at]), f"future_event_{n}") for n in range(count)]
     write_lines(bundle, _renumbered(lines, at, extra))
-    outcome = check_replay(bundle, f"{name} schema 3 with {count} unknown events at {at}")
+    outcome = check_replay(bundle, f"{name} schema 4 with {count} unknown events at {at}")
     assert outcome.fault is None, outcome.fault
     reducer = outcome.replay.reducer
     assert outcome.applied == len(lines) + count
@@ -426,12 +427,12 @@ def test_schema3_unknown_events_are_skipped_and_kept_raw(work: Path, data: st.Da
     assert set(outcome.state["threads"]) == set(original_state(name)["threads"])
 
 
-def test_schema3_manifest_with_schema2_events_is_a_fault_at_line_1(work: Path) -> None:
-    bundle = fresh(work, "exec_basic")
-    _as_schema(bundle, 3, events_too=False)
-    outcome = check_replay(bundle, "schema 3 manifest, schema 2 events")
+def test_newer_schema_manifest_with_older_events_is_a_fault_at_line_1(work: Path) -> None:
+    bundle = fresh(work, "schema3_exec_basic")
+    _as_schema(bundle, 4, events_too=False)
+    outcome = check_replay(bundle, "schema 4 manifest, schema 3 events")
     assert outcome.fault is not None and outcome.fault.line == 1
-    assert outcome.fault.message == "unsupported trace event schema 2 at line 1"
+    assert outcome.fault.message == "unsupported trace event schema 3 at line 1"
 
 
 # ----- hostile lines in trace.jsonl ---------------------------------------------------------------------
@@ -953,15 +954,15 @@ def _cli_mutations() -> dict[str, Any]:
 
     def unknown(schema: int) -> Any:
         def apply(bundle: Path) -> None:
-            if schema == 3:
-                _as_schema(bundle, 3)
+            if schema == 4:
+                _as_schema(bundle, 4)
             lines = read_lines(bundle)
             write_lines(bundle, _renumbered(lines, 7, [_unknown_event(json.loads(lines[7]), "warp_drive_engaged")]))
 
         return apply
 
-    def schema3(bundle: Path) -> None:
-        _as_schema(bundle, 3)
+    def schema4(bundle: Path) -> None:
+        _as_schema(bundle, 4)
 
     return {
         "torn last line": ("tools_terminal", lines_edit(lambda lines: [*lines[:-1], lines[-1][:40]])),
@@ -975,8 +976,8 @@ def _cli_mutations() -> dict[str, Any]:
         ),
         "wrong types": ("exec_basic", wrong_type),
         "unknown event, schema 2": ("exec_basic", unknown(2)),
-        "unknown event, schema 3": ("exec_basic", unknown(3)),
-        "schema 3": ("compaction_remote_midturn", schema3),
+        "unknown event, schema 4": ("schema3_exec_basic", unknown(4)),
+        "schema 4": ("schema3_compaction_remote_midturn", schema4),
         "NUL line": ("exec_basic", lines_edit(lambda lines: [*lines[:4], b"\x00\x00\x00\n", *lines[4:]])),
         "control line": (
             "exec_basic",
@@ -1021,11 +1022,11 @@ def test_cli_reduce_on_hostile_bundles(work: Path, mutation: str) -> None:
     in_process = check_replay(bundle, mutation)
     strict, _ = check_cli_reduce(bundle, mutation)
     assert (strict.returncode == 1) == (in_process.fault is not None), (mutation, strict.stderr)
-    if mutation.startswith(("schema 3", "unknown event, schema 3")):
-        assert b"warning: trace schema 3" in strict.stderr
+    if mutation.startswith(("schema 4", "unknown event, schema 4")):
+        assert b"warning: trace schema 4" in strict.stderr
 
 
-@pytest.mark.parametrize("mutation", ["torn middle", "payload missing", "manifest garbled", "schema 3", "deep line"])
+@pytest.mark.parametrize("mutation", ["torn middle", "payload missing", "manifest garbled", "schema 4", "deep line"])
 def test_cli_summary_and_context_on_hostile_bundles(work: Path, mutation: str) -> None:
     name, mutate = CLI_MUTATIONS[mutation]
     bundle = fresh(work, name, slot="cli")
@@ -1047,7 +1048,7 @@ APP_MUTATIONS = [
     "deleted line",
     "wrong types",
     "unknown event, schema 2",
-    "unknown event, schema 3",
+    "unknown event, schema 4",
     "non-UTF-8 line",
     "payload missing",
     "payload invalid",
@@ -1097,24 +1098,24 @@ def test_app_inspects_deeply_nested_events_and_payloads(work: Path, levels: int)
     assert "Inspector" in screens[4].text
 
 
-def _schema3_with_unknown_event(work: Path) -> tuple[Path, int]:
-    bundle = fresh(work, "exec_basic", slot="app")
-    CLI_MUTATIONS["unknown event, schema 3"][1](bundle)
+def _newer_schema_with_unknown_event(work: Path) -> tuple[Path, int]:
+    bundle = fresh(work, "schema3_exec_basic", slot="app")
+    CLI_MUTATIONS["unknown event, schema 4"][1](bundle)
     return bundle, 8  # the seq of the inserted event
 
 
 def test_app_shows_skipped_unknown_events_raw(work: Path) -> None:
-    bundle, seq = _schema3_with_unknown_event(work)
-    _, screens = run_app(bundle, "schema 3 unknown event", ["colon", *str(seq), "enter", "i"])
+    bundle, seq = _newer_schema_with_unknown_event(work)
+    _, screens = run_app(bundle, "schema 4 unknown event", ["colon", *str(seq), "enter", "i"])
     last = screens[-1].text
     assert f"#{seq} warp_drive_engaged" in last, last
     assert '"type": "warp_drive_engaged"' in last, last  # the inspector shows the raw event
 
 
 def test_app_shows_the_newer_schema_warning(work: Path) -> None:
-    bundle, _ = _schema3_with_unknown_event(work)
-    _, screens = run_app(bundle, "schema 3 warning", [])
-    assert "schema 3" in screens[0].text, screens[0].text
+    bundle, _ = _newer_schema_with_unknown_event(work)
+    _, screens = run_app(bundle, "schema 4 warning", [])
+    assert "schema 4" in screens[0].text, screens[0].text
 
 
 def test_mutation_counts_are_reported(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,7 @@ from trace_viewer.errors import BundleError
 
 MANIFEST_FILE = "manifest.json"
 # Schema versions whose reduction rules this viewer implements.
-KNOWN_SCHEMAS = (1, 2)
+KNOWN_SCHEMAS = (1, 2, 3)
 # A manifest is a few hundred bytes; anything huge is not one, and must not be slurped.
 MAX_MANIFEST_BYTES = 1 << 20
 

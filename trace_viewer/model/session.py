@@ -52,6 +52,7 @@ class RolloutTrace(TypedDict, total=False):
     ended_at_unix_ms: int | None
     status: RolloutStatus
     recording_complete: bool  # schema 2 only: absent from schema 1 output
+    recording_status: Literal["complete", "unclosed"]  # schema 3 (replaces recording_complete)
     root_thread_id: str
     threads: dict[str, AgentThread]
     codex_turns: dict[str, CodexTurn]
@@ -110,7 +111,9 @@ def new_rollout(
         "ended_at_unix_ms": None,
         "status": "running",
     }
-    if schema_version >= 2:
+    if schema_version >= 3:
+        rollout["recording_status"] = "unclosed"
+    elif schema_version >= 2:
         rollout["recording_complete"] = False
     rollout["root_thread_id"] = root_thread_id
     for key in MAP_KEYS:

@@ -76,21 +76,25 @@ def _push_unique(items: list[str], value: str) -> bool:
     return True
 
 
-def _place_started_code_cell_id(tool_call: dict[str, Any], code_cell_id: str) -> None:
-    """Set `started_code_cell_id` where the official output puts it: right after
+def _place_after_runtime_tool_id(tool_call: dict[str, Any], key: str, value: str) -> None:
+    """Set an optional tool-call field where the official output puts it: right after
     `code_mode_runtime_tool_id`. The dict is rebuilt in place so holders of it stay valid."""
-    if tool_call.get("started_code_cell_id") == code_cell_id:
+    if tool_call.get(key) == value:
         return
-    entries = [(key, value) for key, value in tool_call.items() if key != "started_code_cell_id"]
+    entries = [(name, old) for name, old in tool_call.items() if name != key]
     tool_call.clear()
     placed = False
-    for key, value in entries:
-        tool_call[key] = value
-        if key == "code_mode_runtime_tool_id":
-            tool_call["started_code_cell_id"] = code_cell_id
+    for name, old in entries:
+        tool_call[name] = old
+        if name == "code_mode_runtime_tool_id":
+            tool_call[key] = value
             placed = True
     if not placed:
-        tool_call["started_code_cell_id"] = code_cell_id
+        tool_call[key] = value
+
+
+def _place_started_code_cell_id(tool_call: dict[str, Any], code_cell_id: str) -> None:
+    _place_after_runtime_tool_id(tool_call, "started_code_cell_id", code_cell_id)
 
 
 class CodeCellReducer(ReducerBase):
@@ -162,6 +166,32 @@ class CodeCellReducer(ReducerBase):
         self.end_or_queue_code_cell(
             event["seq"], event["wall_time_unix_ms"], code_cell_id, payload["status"], payload.get("response_payload")
         )
+
+    def on_code_cell_wait_target_resolved(self, event: dict[str, Any]) -> None:
+        """Schema 3: the runtime confirmed which cell a `wait` call waits on.
+
+        This, not the call's arguments, is what links the call to the cell's
+        ``wait_tool_call_ids``; a cell the thread does not know is just not linked.
+        """
+        thread_id = event.get("thread_id")
+        if thread_id is None:
+            raise ReduceError("confirmed wait missing thread")
+        codex_turn_id = event.get("codex_turn_id")
+        if codex_turn_id is None:
+            raise ReduceError("confirmed wait missing turn")
+        payload = event["payload"]
+        tool_call_id: str = payload["tool_call_id"]
+        tool_call = self.rollout["tool_calls"].get(tool_call_id)
+        if tool_call is None:
+            raise ReduceError(f"confirmed wait referenced unknown dispatch {tool_call_id}")
+        if tool_call["thread_id"] != thread_id or tool_call["started_by_codex_turn_id"] != codex_turn_id:
+            raise ReduceError("confirmed wait target has wrong dispatch context")
+        if "resolved_wait_runtime_cell_id" in tool_call:
+            raise ReduceError(f"duplicate confirmed wait target for {tool_call_id}")
+        runtime_cell_id: str = payload["runtime_cell_id"]
+        _place_after_runtime_tool_id(tool_call, "resolved_wait_runtime_cell_id", runtime_cell_id)
+        self.note_updated(tool_call_id)
+        self._link_wait_tool_call(thread_id, runtime_cell_id, tool_call_id)
 
     # ----- starting ----------------------------------------------------------
     def start_or_queue_code_cell(self, pending: PendingCodeCellStart) -> None:
@@ -464,9 +494,9 @@ class CodeCellReducer(ReducerBase):
     def link_wait_tool_call_from_request_payload(
         self, thread_id: str, tool_call_id: str, request_payload: dict[str, Any] | None
     ) -> None:
-        """Link a model `wait` call to the cell it waits on, via the runtime `cell_id`
-        in its arguments (the only stable edge back to the cell)."""
-        if request_payload is None:
+        """Schemas 1 and 2: link a model `wait` call to the cell it waits on, via the runtime
+        `cell_id` in its arguments. Schema 3 links it when the runtime confirms the target."""
+        if request_payload is None or self.schema_version >= 3:
             return
         payload = self.read_payload(request_payload)
         if not isinstance(payload, dict) or payload.get("tool_name") != "wait":
@@ -483,6 +513,9 @@ class CodeCellReducer(ReducerBase):
         runtime_cell_id = parsed.get("cell_id") if isinstance(parsed, dict) else None
         if not isinstance(runtime_cell_id, str):
             raise ReduceError(f"wait tool request payload {raw_payload_id} did not contain cell_id")
+        self._link_wait_tool_call(thread_id, runtime_cell_id, tool_call_id)
+
+    def _link_wait_tool_call(self, thread_id: str, runtime_cell_id: str, tool_call_id: str) -> None:
         code_cell_id = self.code_cell_id_for_runtime_cell_id_if_known(thread_id, runtime_cell_id)
         if code_cell_id is None:
             return

@@ -21,7 +21,7 @@ in creation order however late an item qualifies (see docs/REDUCER-NOTES.md).
 
 from __future__ import annotations
 
-from bisect import insort
+from bisect import bisect_left, insort
 from collections.abc import Callable
 from typing import Any
 
@@ -56,6 +56,9 @@ _ITEM_FIELDS = (
     "produced_by",
 )
 
+# Tool output kinds: schema 2 on does not hold them to the call-id consistency check.
+_OUTPUT_KINDS = frozenset({"function_call_output", "custom_tool_call_output"})
+
 FULL_SNAPSHOT = "full_snapshot"
 APPEND_ONLY = "append_only"
 
@@ -66,25 +69,37 @@ class _RequestInputMemo:
     Every request re-sends the thread's whole history, so most of its ``input``
     equals the previous request's (``==`` on the parsed dicts runs in C) and need
     not be normalised again. Normalising is a function of the raw item alone,
-    except for parts that point into the payload (``raw_payload_id``): items with
-    those are never reused. Being a pure memo, it is shared by reducer clones.
+    except for parts that point into the payload (``raw_payload_id``), which are
+    re-pointed, and json summaries that needed the payload's number text, which
+    are never reused. Being a pure memo, it is shared by reducer clones.
     """
 
-    __slots__ = ("by_thread",)
+    __slots__ = ("by_id", "by_thread")
 
     def __init__(self) -> None:
-        self.by_thread: dict[str, tuple[list[Any], list[NormalizedItem | None]]] = {}
+        # A normalised item comes with the payload it was read from (see NormalizedItem.read_from).
+        self.by_thread: dict[str, tuple[list[Any], list[tuple[NormalizedItem, str] | None]]] = {}
+        # Responses id -> (raw item, its normalised item): an item stored once (a schema 3 model
+        # item) comes back in later requests at other positions, e.g. after a compaction.
+        self.by_id: dict[str, tuple[Any, tuple[NormalizedItem, str]]] = {}
 
     def __deepcopy__(self, memo: dict[int, Any]) -> _RequestInputMemo:
         return self
 
 
-def _payload_bound(item: NormalizedItem) -> bool:
-    return any("raw_payload_id" in part for part in item.parts)
+class _RawProbe:
+    """The raw-number twin of one request item, noting whether normalisation needed it."""
 
+    __slots__ = ("index", "raw_items", "used")
 
-def _raw_element(raw_items: Callable[[], list[Any]], index: int) -> Callable[[], Any]:
-    return lambda: raw_items()[index]
+    def __init__(self, raw_items: Callable[[], list[Any]], index: int) -> None:
+        self.raw_items = raw_items
+        self.index = index
+        self.used = False
+
+    def __call__(self) -> Any:
+        self.used = True
+        return self.raw_items()[self.index]
 
 
 class ConversationReducer(ReducerBase):
@@ -111,6 +126,10 @@ class ConversationReducer(ReducerBase):
         self._acceptances: dict[tuple[str, str], tuple[int, int]] = {}
         self._receipt_items: dict[tuple[str, str], str] = {}
         self._request_inputs = _RequestInputMemo()
+        # Schema 3: items created from an accepted tool output, and those of them bound by the
+        # payload being reconciled (see append_thread_conversation_items).
+        self._tool_output_receipts: set[str] = set()
+        self._bound_receipts: set[str] = set()
 
     # ----- payload entry points ---------------------------------------------------------
 
@@ -126,10 +145,17 @@ class ConversationReducer(ReducerBase):
         return normalize_model_items(items, ref["raw_payload_id"], raw_items)
 
     def _load_request_items(self, ref: dict[str, Any], thread_id: str, items: list[Any]) -> list[NormalizedItem]:
-        """``_load_items`` for a request's ``input``, reusing the thread's previous request where it is equal."""
-        previous = self._request_inputs.by_thread.get(thread_id)
-        # Index for index: a reusable normalised item, or None (not known, skipped, or payload-bound).
-        aligned: list[NormalizedItem | None] = [None] * len(items)
+        """``_load_items`` for a request's ``input``, normalising each raw item once.
+
+        An item equal (as parsed JSON) to one normalised before gives the same normalised item,
+        re-pointed at this payload if it has parts that point into its payload. Items whose json
+        summary needed the payload's number text are the exception: that text may differ
+        between two equal parsed values, so they are normalised every time.
+        """
+        memo = self._request_inputs
+        previous = memo.by_thread.get(thread_id)
+        # Index for index: a reusable normalised item, or None (not known, skipped, or not reusable).
+        aligned: list[tuple[NormalizedItem, str] | None] = [None] * len(items)
         if previous is not None:
             previous_items, previous_normalized = previous
             limit = min(len(items), len(previous_items))
@@ -144,18 +170,32 @@ class ConversationReducer(ReducerBase):
                 cache.append(parse_json_preserving(self.payloads.read_text(ref))["input"])
             return cache[0]
 
-        payload_id = ref["raw_payload_id"]
+        payload_id: str = ref["raw_payload_id"]
         out: list[NormalizedItem] = []
         for index, item in enumerate(items):
             known = aligned[index]
             if known is None:
                 if isinstance(item, dict) and item.get("type") == "additional_tools":
                     continue  # a tool list, not conversation (as in normalize_model_items)
-                known = normalize_model_item(item, payload_id, _raw_element(raw_items, index))
-                if not _payload_bound(known):
-                    aligned[index] = known
-            out.append(known)
-        self._request_inputs.by_thread[thread_id] = (items, aligned)
+                responses_id = item.get("id") if isinstance(item, dict) else None
+                seen = memo.by_id.get(responses_id) if isinstance(responses_id, str) else None
+                if seen is not None and seen[0] == item:
+                    known = seen[1]  # the same raw item, stored once and sent again elsewhere
+                else:
+                    probe = _RawProbe(raw_items, index)
+                    normalized = normalize_model_item(item, payload_id, probe)
+                    if probe.used:
+                        out.append(normalized)  # number text from this payload: not reusable
+                        continue
+                    known = (normalized, payload_id)
+                    if isinstance(responses_id, str):
+                        memo.by_id[responses_id] = (item, known)
+                aligned[index] = known
+            normalized, read_from = known
+            if read_from != payload_id and normalized.points_into_payload():
+                normalized = normalized.read_from(payload_id)
+            out.append(normalized)
+        memo.by_thread[thread_id] = (items, aligned)
         return out
 
     def reduce_inference_request(
@@ -175,6 +215,7 @@ class ConversationReducer(ReducerBase):
         if not isinstance(request_input, list):
             raise ReduceError(f"inference request payload {payload_id} had non-array input")
         items = self._load_request_items(request_payload, thread_id, request_input)
+        self._bound_receipts.clear()
 
         previous_response_id = payload.get("previous_response_id")
         if isinstance(previous_response_id, str):
@@ -204,7 +245,7 @@ class ConversationReducer(ReducerBase):
                 items, thread_id, codex_turn_id, wall_time_unix_ms, [], 0, FULL_SNAPSHOT, post_compaction
             )
 
-        self.append_thread_conversation_items(thread_id, item_ids)
+        self.append_thread_conversation_items(thread_id, item_ids, frozenset(self._bound_receipts))
         if post_compaction is not None:
             del self.pending_compaction_replacement_item_ids[thread_id]
         self.snapshots[thread_id] = list(item_ids)
@@ -266,6 +307,7 @@ class ConversationReducer(ReducerBase):
                 raise ReduceError(f"compaction checkpoint payload {payload_id} did not contain array {key}")
             arrays[key] = value
         input_items = self._load_items(checkpoint_payload, "input_history", arrays["input_history"])
+        self._bound_receipts.clear()
         replacement_items = self._load_items(checkpoint_payload, "replacement_history", arrays["replacement_history"])
 
         input_item_ids = self.reconcile_detached_conversation_items(
@@ -285,7 +327,7 @@ class ConversationReducer(ReducerBase):
         replacement_item_ids = self.reconcile_detached_conversation_items(
             replacement_items, thread_id, codex_turn_id, wall_time_unix_ms, [producer], []
         )
-        self.append_thread_conversation_items(thread_id, input_item_ids)
+        self.append_thread_conversation_items(thread_id, input_item_ids, frozenset(self._bound_receipts))
         self.append_thread_conversation_items(thread_id, [marker_item_id])
         self.append_thread_conversation_items(thread_id, replacement_item_ids)
         return {
@@ -316,6 +358,7 @@ class ConversationReducer(ReducerBase):
             self.ensure_call_id_consistency(thread_id, item)
             bound = self._take_receipt_item(thread_id, item)
             if bound is not None:
+                self._note_bound_receipt(bound)
                 item_id = bound
             elif index < len(previous) and self.item_matches(previous[index], item):
                 item_id = previous[index]
@@ -355,6 +398,8 @@ class ConversationReducer(ReducerBase):
         for item in items:
             self.ensure_call_id_consistency(thread_id, item)
             bound = self._take_receipt_item(thread_id, item)
+            if bound is not None:
+                self._note_bound_receipt(bound)
             item_id = bound if bound is not None else search.first_unused(item)
             if item_id is None:
                 item_id = self.create_conversation_item(
@@ -395,8 +440,12 @@ class ConversationReducer(ReducerBase):
         return stored is None or stored == normalized.responses_item_id
 
     def ensure_call_id_consistency(self, thread_id: str, normalized: NormalizedItem) -> None:
-        """A model-visible call id names one call: the same id with other content is a broken trace."""
-        if normalized.call_id is None:
+        """A model-visible call id names one call: the same id with other content is a broken trace.
+
+        Schema 2 on checks calls only: an output may be re-sent with other content (0.169.0 and
+        0.171.0 accept it; docs/REDUCER-NOTES.md).
+        """
+        if normalized.call_id is None or (self.schema_version >= 2 and normalized.kind in _OUTPUT_KINDS):
             return
         keys = self._call_id_keys.get((thread_id, normalized.call_id, normalized.kind), {})
         if any(key != normalized.key for key in keys.values()):
@@ -494,12 +543,16 @@ class ConversationReducer(ReducerBase):
             updates["accepted_at_unix_ms"], updates["accepted_seq"] = accepted
         _rewrite_in_order(item, updates)
 
-    def append_thread_conversation_items(self, thread_id: str, item_ids: list[str]) -> None:
+    def append_thread_conversation_items(
+        self, thread_id: str, item_ids: list[str], bound_receipts: frozenset[str] = frozenset()
+    ) -> None:
         """Add items to the thread's transcript once each.
 
         Schema 1 appends in order of first sighting. Schema 2 admits items late (a response
         item when it is accepted), yet keeps the list in creation order, so an item is put
-        at its ordinal's place; in practice that is almost always the end.
+        at its ordinal's place; in practice that is almost always the end. One exception (schema
+        3): a new item that comes before an accepted tool output this same payload binds
+        (``bound_receipts``) goes no later than that output (docs/REDUCER-NOTES.md).
         """
         thread = self.thread(thread_id)
         self._record_seen_items(thread_id, item_ids)
@@ -508,12 +561,17 @@ class ConversationReducer(ReducerBase):
             members = self._thread_item_sets[thread_id] = set(thread["conversation_item_ids"])
         transcript: list[str] = thread["conversation_item_ids"]
         in_creation_order = self.schema_version >= 2
+        next_receipt = _next_receipts(item_ids, bound_receipts) if bound_receipts and in_creation_order else None
         added = False
-        for item_id in item_ids:
+        for index, item_id in enumerate(item_ids):
             if item_id in members:
                 continue
             members.add(item_id)
-            if in_creation_order and transcript and _ordinal(item_id) < _ordinal(transcript[-1]):
+            receipt = next_receipt[index] if next_receipt is not None else None
+            if receipt is not None and receipt in members:
+                position = min(bisect_left(transcript, _ordinal(item_id), key=_ordinal), transcript.index(receipt))
+                transcript.insert(position, item_id)
+            elif in_creation_order and transcript and _ordinal(item_id) < _ordinal(transcript[-1]):
                 insort(transcript, item_id, key=_ordinal)
             else:
                 transcript.append(item_id)
@@ -550,17 +608,29 @@ class ConversationReducer(ReducerBase):
     # ----- schema 2: accepted history ---------------------------------------------------------
 
     def on_history_item_accepted(self, event: dict[str, Any]) -> None:
-        """Stamp the first acceptance of a Responses id; an agent-message receipt may create the item."""
+        """Stamp the first acceptance of a Responses id; a receipt may create the item.
+
+        Receipts are an agent message (schema 2) or a tool output (schema 3) carried by the
+        acceptance: the item exists from here on, before any request shows it, and the first
+        later sighting of its id in the thread binds to it whatever its content.
+        """
         thread_id = event.get("thread_id")
         if thread_id is None:
             raise ReduceError("history acceptance has no thread")
         self.thread(thread_id)
         payload = event["payload"]
         responses_id: str = payload["item_id"]
-        receipt_ref = payload.get("agent_message_payload")
         receipt: NormalizedItem | None = None
+        producers: list[dict[str, Any]] = []
+        receipt_ref = payload.get("agent_message_payload")
         if receipt_ref is not None:
             receipt = self._read_receipt(receipt_ref, responses_id)
+        tool_output_ref = payload.get("tool_output_payload") if self.schema_version >= 3 else None
+        if tool_output_ref is not None:
+            receipt = self._read_tool_output_receipt(tool_output_ref, responses_id)
+            tool_call_id = self.single_tool_for_model_visible_call(receipt.call_id) if receipt.call_id else None
+            if tool_call_id is not None:
+                producers.append({"type": "tool", "tool_call_id": tool_call_id})
         if responses_id == "":
             return
         key = (thread_id, responses_id)
@@ -575,14 +645,30 @@ class ConversationReducer(ReducerBase):
             # Response output waiting outside the transcript joins it now, at its creation place.
             self.append_thread_conversation_items(thread_id, stamped)
         if receipt is not None and key not in self._items_by_responses_id:
-            # The message is history before any request carries it: it gets its number now,
-            # and the first later sighting of this id in the thread binds to it.
+            # The item is history before any request carries it: it gets its number now. It is not
+            # part of the live snapshot yet: position matching of the next request ignores it.
             item_id = self.create_conversation_item(
-                thread_id, event.get("codex_turn_id"), event["wall_time_unix_ms"], receipt, []
+                thread_id, event.get("codex_turn_id"), event["wall_time_unix_ms"], receipt, producers
             )
             self._receipt_items[key] = item_id
+            if tool_output_ref is not None:
+                self._tool_output_receipts.add(item_id)
             self.append_thread_conversation_items(thread_id, [item_id])
             self.resolve_pending_agent_edges_for_item(item_id)
+
+    def _note_bound_receipt(self, item_id: str) -> None:
+        if item_id in self._tool_output_receipts:
+            self._bound_receipts.add(item_id)
+
+    def _read_tool_output_receipt(self, ref: dict[str, Any], responses_id: str) -> NormalizedItem:
+        """Schema 3: the accepted tool output, which must be a tool output item with the accepted id."""
+        value = self.read_payload(ref)
+        item = normalize_model_item(
+            value, ref["raw_payload_id"], lambda: parse_json_preserving(self.payloads.read_text(ref))
+        )
+        if item.kind not in _OUTPUT_KINDS or item.responses_item_id != responses_id:
+            raise ReduceError(f"accepted item payload does not match {responses_id}")
+        return item
 
     def _read_receipt(self, ref: dict[str, Any], responses_id: str) -> NormalizedItem:
         value = self.read_payload(ref)
@@ -630,6 +716,17 @@ class _SnapshotSearch:
             ):
                 return candidate
         return None
+
+
+def _next_receipts(item_ids: list[str], receipts: frozenset[str]) -> list[str | None]:
+    """For each position, the first bound receipt item after it in ``item_ids`` (or None)."""
+    out: list[str | None] = [None] * len(item_ids)
+    following: str | None = None
+    for index in range(len(item_ids) - 1, -1, -1):
+        out[index] = following
+        if item_ids[index] in receipts:
+            following = item_ids[index]
+    return out
 
 
 def _ordinal(item_id: str) -> int:

@@ -19,7 +19,13 @@ from typing import Any, Protocol
 from trace_viewer.model import RolloutTrace, new_rollout
 from trace_viewer.model.session import MAP_KEYS
 from trace_viewer.reducer.errors import Fault, PayloadError, ReduceError
-from trace_viewer.reducer.events import EVENT_FIELDS, NEWEST_SCHEMA, check_envelope, check_payload, payload_refs
+from trace_viewer.reducer.events import (
+    EVENT_FIELDS,
+    NEWEST_SCHEMA,
+    check_envelope,
+    check_payload,
+    payload_refs,
+)
 
 
 class PayloadSource(Protocol):
@@ -92,12 +98,49 @@ class ReducerBase:
     def read_payload(self, ref: dict[str, Any]) -> Any:
         return self.payloads.read(ref)
 
-    def register_payload(self, ref: dict[str, Any]) -> None:
-        self.rollout["raw_payloads"][ref["raw_payload_id"]] = {
-            "raw_payload_id": ref["raw_payload_id"],
-            "kind": ref["kind"],
-            "path": ref["path"],
+    def register_payloads(self, refs: list[dict[str, Any]]) -> None:
+        """Record an event's payload references in ``raw_payloads`` (before its handler runs).
+
+        Schema 1 and 2: the last reference to an id wins. Schema 3 refuses a reference that
+        differs from an earlier one to the same id, a prepared prompt's parts included.
+        """
+        raw_payloads = self.rollout["raw_payloads"]
+        if self.schema_version < 3:
+            for ref in refs:
+                payload_id = ref["raw_payload_id"]
+                raw_payloads[payload_id] = {"raw_payload_id": payload_id, "kind": ref["kind"], "path": ref["path"]}
+            return
+        for ref in refs:
+            self._register_ref(ref)
+
+    def _register_ref(self, ref: dict[str, Any]) -> dict[str, Any]:
+        """Register one schema 3 reference and its parts; returns its ``raw_payloads`` record.
+
+        A prepared prompt lists hundreds of parts, nearly all registered before: those are
+        compared field by field and their existing records shared, so nothing is copied.
+        """
+        payload_id: str = ref["raw_payload_id"]
+        raw_payloads = self.rollout["raw_payloads"]
+        parts = ref.get("parts")
+        part_records = [self._register_ref(part) for part in parts] if parts else None
+        existing = raw_payloads.get(payload_id)
+        if existing is not None:
+            if (
+                existing["shard"] == ref["shard"]
+                and existing["kind"]["type"] == ref["kind"]["type"]
+                and existing.get("parts") == part_records
+            ):
+                return existing
+            raise ReduceError(f"conflicting references for payload {payload_id}")
+        record: dict[str, Any] = {
+            "raw_payload_id": payload_id,
+            "kind": {"type": ref["kind"]["type"]},
+            "shard": ref["shard"],
         }
+        if part_records:
+            record["parts"] = part_records
+        raw_payloads[payload_id] = record
+        return record
 
     # ----- lookups shared by several concerns --------------------------------
     def thread(self, thread_id: str) -> dict[str, Any]:
@@ -147,8 +190,7 @@ class ReducerBase:
             if skip:
                 self.skipped_events.append((event["seq"], event_type))
             else:
-                for ref in payload_refs(event_type, payload):
-                    self.register_payload(ref)
+                self.register_payloads(payload_refs(event_type, payload, self.schema_version))
                 handler = getattr(self, "on_" + event_type, None)
                 if handler is None:
                     raise ReduceError("raw trace event has no reducer implementation")

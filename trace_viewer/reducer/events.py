@@ -22,7 +22,7 @@ EVENT_FIELDS: dict[str, dict[str, str]] = {
     "thread_resumed": {"thread_id": "str"},
     "codex_turn_started": {"codex_turn_id": "str", "thread_id": "str"},
     "codex_turn_ended": {"codex_turn_id": "str", "status": "exec_status"},
-    "history_item_accepted": {"item_id": "str", "agent_message_payload": "opt_ref"},
+    "history_item_accepted": {"item_id": "str", "agent_message_payload": "opt_ref", "tool_output_payload": "opt_ref"},
     "inference_started": {
         "inference_call_id": "str",
         "thread_id": "str",
@@ -30,6 +30,7 @@ EVENT_FIELDS: dict[str, dict[str, str]] = {
         "model": "str",
         "provider_name": "str",
         "request_payload": "ref",
+        "prepared_prompt_payload": "ref",
     },
     "inference_completed": {
         "inference_call_id": "str",
@@ -63,6 +64,7 @@ EVENT_FIELDS: dict[str, dict[str, str]] = {
     "tool_call_runtime_ended": {"tool_call_id": "str", "status": "exec_status", "runtime_payload": "ref"},
     "tool_call_ended": {"tool_call_id": "str", "status": "exec_status", "result_payload": "opt_ref"},
     "stdin_target_resolved": {"tool_call_id": "str", "exec_tool_call_id": "str"},
+    "code_cell_wait_target_resolved": {"tool_call_id": "str", "runtime_cell_id": "str"},
     "code_cell_started": {"runtime_cell_id": "str", "model_visible_call_id": "str", "source_js": "str"},
     "code_cell_initial_response": {"runtime_cell_id": "str", "status": "cell_status", "response_payload": "opt_ref"},
     "code_cell_ended": {"runtime_cell_id": "str", "status": "cell_status", "response_payload": "opt_ref"},
@@ -96,10 +98,49 @@ EVENT_FIELDS: dict[str, dict[str, str]] = {
 
 # The newest schema whose events are all known here. Bundles of a newer schema are reduced by
 # its rules, and events of types it added are skipped rather than refused.
-NEWEST_SCHEMA = 2
+NEWEST_SCHEMA = 3
 
-# Schema 1 had no acceptance/recording events and no `kind` on runtime starts.
-SCHEMA2_ONLY_EVENTS = frozenset({"history_item_accepted", "recording_completed", "thread_resumed"})
+# The first schema that has each event type (schema 1 had no acceptance/recording events).
+EVENT_SINCE_SCHEMA = {
+    "history_item_accepted": 2,
+    "recording_completed": 2,
+    "thread_resumed": 2,
+    "code_cell_wait_target_resolved": 3,
+}
+# Fields a schema added to an existing event: ignored (not even checked) by older schemas' rules.
+FIELD_SINCE_SCHEMA = {"prepared_prompt_payload": 3, "tool_output_payload": 3}
+
+# Payload kinds (`kind.type` of a reference): the official reducers refuse any other as they parse the line.
+PAYLOAD_KINDS_SCHEMA2 = (
+    "inference_request",
+    "inference_response",
+    "compaction_request",
+    "compaction_checkpoint",
+    "compaction_response",
+    "tool_invocation",
+    "tool_result",
+    "tool_runtime_event",
+    "terminal_runtime_event",
+    "protocol_event",
+    "session_metadata",
+    "agent_result",
+)
+# Schema 3 adds the prepared prompt and what it is built from (0.171.0's list, in its order).
+PAYLOAD_KINDS_SCHEMA3 = (
+    "inference_request",
+    "prepared_prompt",
+    "model_item",
+    "content_value",
+    "warmup_context",
+    *PAYLOAD_KINDS_SCHEMA2[1:],
+)
+_KNOWN_KINDS = {2: frozenset(PAYLOAD_KINDS_SCHEMA2), 3: frozenset(PAYLOAD_KINDS_SCHEMA3)}
+
+
+def payload_kinds(schema_version: int) -> tuple[str, ...]:
+    """The payload kinds a schema knows (schema 1 has schema 2's list)."""
+    return PAYLOAD_KINDS_SCHEMA3 if schema_version >= 3 else PAYLOAD_KINDS_SCHEMA2
+
 
 ROLLOUT_STATUSES = frozenset({"running", "completed", "failed", "aborted"})
 EXECUTION_STATUSES = frozenset({"running", "completed", "failed", "cancelled", "aborted"})
@@ -110,18 +151,43 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_ref(name: str, value: Any) -> None:
+def _check_ref(name: str, value: Any, schema_version: int) -> None:
+    """A payload reference: a file ``path`` up to schema 2, a ``shard`` number from schema 3 on."""
     if not isinstance(value, dict):
         raise ReduceError(f"field `{name}` is not a payload reference")
-    for key in ("raw_payload_id", "path"):
-        if not isinstance(value.get(key), str):
-            raise ReduceError(f"payload reference `{name}` has no string `{key}`")
+    if not isinstance(value.get("raw_payload_id"), str):
+        raise ReduceError(f"payload reference `{name}` has no string `raw_payload_id`")
+    if schema_version >= 3:
+        if not _is_int(value.get("shard")):
+            raise ReduceError(f"payload reference `{name}` has no integer `shard`")
+    elif not isinstance(value.get("path"), str):
+        raise ReduceError(f"payload reference `{name}` has no string `path`")
     kind = value.get("kind")
     if not isinstance(kind, dict) or not isinstance(kind.get("type"), str):
         raise ReduceError(f"payload reference `{name}` has no `kind.type`")
+    if kind["type"] not in _KNOWN_KINDS[min(max(schema_version, 2), 3)] and schema_version <= NEWEST_SCHEMA:
+        expected = ", ".join(f"`{known}`" for known in payload_kinds(schema_version))
+        raise ReduceError(f"payload reference `{name}`: unknown variant `{kind['type']}`, expected one of {expected}")
+    if schema_version >= 3 and value.get("parts") is not None:
+        # A prepared prompt lists the model items it is made of: references too (hundreds per call).
+        parts = value["parts"]
+        if not isinstance(parts, list):
+            raise ReduceError(f"payload reference `{name}` has non-array `parts`")
+        known = _KNOWN_KINDS[3] if schema_version <= NEWEST_SCHEMA else None
+        for part in parts:
+            if (
+                type(part) is dict
+                and type(part.get("raw_payload_id")) is str
+                and type(part.get("shard")) is int
+                and type(kind := part.get("kind")) is dict
+                and (kind.get("type") in known if known is not None else type(kind.get("type")) is str)
+                and not part.get("parts")
+            ):
+                continue
+            _check_ref(f"{name}.parts", part, schema_version)  # the exact complaint, or nested parts
 
 
-def _check_field(name: str, kind: str, payload: dict[str, Any]) -> None:
+def _check_field(name: str, kind: str, payload: dict[str, Any], schema_version: int) -> None:
     present = name in payload
     value = payload.get(name)
     if kind.startswith("opt_"):
@@ -137,12 +203,12 @@ def _check_field(name: str, kind: str, payload: dict[str, Any]) -> None:
     if kind == "obj" and not isinstance(value, dict):
         raise ReduceError(f"field `{name}` must be an object")
     if kind == "ref":
-        _check_ref(name, value)
+        _check_ref(name, value, schema_version)
     if kind == "ref_list":
         if not isinstance(value, list):
             raise ReduceError(f"field `{name}` must be a list")
         for entry in value:
-            _check_ref(name, entry)
+            _check_ref(name, entry, schema_version)
     if kind == "rollout_status" and value not in ROLLOUT_STATUSES:
         raise ReduceError(f"field `{name}` has unknown rollout status {value!r}")
     if kind == "exec_status" and value not in EXECUTION_STATUSES:
@@ -175,21 +241,22 @@ def check_payload(event_type: str, payload: dict[str, Any], schema_version: int)
     fields = EVENT_FIELDS.get(event_type)
     if fields is None:
         raise ReduceError(f"unknown event type `{event_type}`")
-    if schema_version < 2 and event_type in SCHEMA2_ONLY_EVENTS:
+    if schema_version < EVENT_SINCE_SCHEMA.get(event_type, 1):
         raise ReduceError(f"event type `{event_type}` does not exist in schema {schema_version}")
     for name, kind in fields.items():
-        _check_field(name, kind, payload)
+        if schema_version >= FIELD_SINCE_SCHEMA.get(name, 1):
+            _check_field(name, kind, payload, schema_version)
     # Schema 2 made the runtime kind mandatory: it replaces the call's kind.
     if event_type == "tool_call_runtime_started" and schema_version >= 2 and not isinstance(payload.get("kind"), dict):
         raise ReduceError("missing field `kind`")
 
 
-def payload_refs(event_type: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every raw payload reference an event carries, in field order."""
+def payload_refs(event_type: str, payload: dict[str, Any], schema_version: int = NEWEST_SCHEMA) -> list[dict[str, Any]]:
+    """Every raw payload reference an event carries, in field order (a prepared prompt's parts not included)."""
     refs: list[dict[str, Any]] = []
     for name, kind in EVENT_FIELDS.get(event_type, {}).items():
         value = payload.get(name)
-        if value is None:
+        if value is None or schema_version < FIELD_SINCE_SCHEMA.get(name, 1):
             continue
         if kind.endswith("ref"):
             refs.append(value)

@@ -52,6 +52,11 @@ class InferenceReducer(ReducerBase):
         codex_turn_id: str = started["codex_turn_id"]
         if inference_call_id in self.rollout["inference_calls"]:
             raise ReduceError(f"duplicate inference start for {inference_call_id}")
+        if self.schema_version >= 3 and (
+            started["request_payload"]["kind"]["type"] != "inference_request"
+            or started["prepared_prompt_payload"]["kind"]["type"] != "prepared_prompt"
+        ):
+            raise ReduceError(f"inference {inference_call_id} has mislabeled request evidence")
         turn = self.rollout["codex_turns"].get(codex_turn_id)
         if turn is None:
             raise ReduceError(f"inference start {inference_call_id} referenced unknown codex turn {codex_turn_id}")
@@ -65,7 +70,7 @@ class InferenceReducer(ReducerBase):
             wall_time_unix_ms, inference_call_id, thread_id, codex_turn_id, request_payload
         )
         self.thread(thread_id)
-        self.rollout["inference_calls"][inference_call_id] = {
+        call: dict[str, Any] = {
             "inference_call_id": inference_call_id,
             "thread_id": thread_id,
             "codex_turn_id": codex_turn_id,
@@ -79,8 +84,11 @@ class InferenceReducer(ReducerBase):
             "tool_call_ids_started_by_response": [],
             "usage": None,
             "raw_request_payload_id": request_payload["raw_payload_id"],
-            "raw_response_payload_id": None,
         }
+        if self.schema_version >= 3:
+            call["prepared_prompt_payload_id"] = started["prepared_prompt_payload"]["raw_payload_id"]
+        call["raw_response_payload_id"] = None
+        self.rollout["inference_calls"][inference_call_id] = call
         self._inference_ids_by_turn.setdefault(codex_turn_id, []).append(inference_call_id)
         self.note_created(inference_call_id)
 

@@ -55,6 +55,33 @@ class NormalizedItem:
     def __post_init__(self) -> None:
         self.key = content_key(self.role, self.channel, self.kind, self.agent_message, self.parts, self.call_id)
 
+    def points_into_payload(self) -> bool:
+        """Some part names the payload it was read from (a json or payload_ref part)."""
+        return any("raw_payload_id" in part for part in self.parts)
+
+    def read_from(self, raw_payload_id: str) -> NormalizedItem:
+        """This item as normalising the same raw item from another payload gives it.
+
+        Only parts that point into the payload change. The content key ignores where a json
+        part points, so it is kept unless a payload_ref part moved.
+        """
+        parts = [
+            {**part, "raw_payload_id": raw_payload_id} if "raw_payload_id" in part else part for part in self.parts
+        ]
+        if any(part["type"] == "payload_ref" for part in parts):
+            moved = NormalizedItem(self.role, self.channel, self.kind, self.agent_message, parts, self.call_id)
+        else:
+            moved = NormalizedItem.__new__(NormalizedItem)
+            moved.role, moved.channel, moved.kind = self.role, self.channel, self.kind
+            moved.agent_message, moved.parts, moved.call_id, moved.key = (
+                self.agent_message,
+                parts,
+                self.call_id,
+                self.key,
+            )
+        moved.responses_item_id = self.responses_item_id
+        return moved
+
 
 # ----- content keys --------------------------------------------------------------
 

@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from trace_viewer.bundle import Bundle, EventLog, EventLogError, LogEntry, NoPayloads, PayloadRefused
+from trace_viewer.bundle.event_log import parse_json_bytes
 from trace_viewer.errors import BundleError, PayloadError
 from trace_viewer.reducer import Change, Fault, ReduceError, Reducer
-from trace_viewer.reducer.events import payload_refs
+from trace_viewer.reducer.events import EVENT_FIELDS
+from trace_viewer.reducer.prepared import prepared_prompt_problem
 
 # How long a live replay waits for a payload that an event references but that is
 # not readable yet (Codex writes payloads first, but a reader can be quicker than the disk).
@@ -29,14 +31,22 @@ PAYLOAD_WAIT_SECONDS = 2.0
 PAYLOAD_ATTEMPTS = 3
 
 
-def _event_refs(event: Any) -> list[dict[str, Any]]:
-    """The payload refs of an event, tolerating malformed events (the reducer faults on those)."""
-    try:
-        payload = event["payload"]
-        refs = payload_refs(payload["type"], payload)
-    except (KeyError, TypeError, AttributeError):
+def _event_refs(event: Any, *, with_parts: bool = False) -> list[dict[str, Any]]:
+    """The payload refs of an event (a prepared prompt's parts too if asked), tolerating malformed events."""
+    payload = event.get("payload") if isinstance(event, dict) else None
+    if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
         return []
-    return [ref for ref in refs if isinstance(ref, dict) and isinstance(ref.get("raw_payload_id"), str)]
+    fields = EVENT_FIELDS.get(payload["type"], {})
+    refs: list[dict[str, Any]] = []
+    for name, kind in fields.items():
+        value = payload.get(name)
+        candidates = value if kind == "ref_list" and isinstance(value, list) else [value]
+        for ref in candidates:
+            if isinstance(ref, dict) and isinstance(ref.get("raw_payload_id"), str):
+                refs.append(ref)
+                if with_parts and isinstance(ref.get("parts"), list):
+                    refs.extend(_event_refs({"payload": {"type": "other", "payloads": ref["parts"]}}, with_parts=True))
+    return refs
 
 
 class Replay:
@@ -66,8 +76,6 @@ class Replay:
         self._held: deque[LogEntry] = deque()
         self._held_since: float | None = None
         self._held_attempts = 0  # failed reads of the held event's payloads
-        # raw_payload_id -> (line, seq) of the first event that referenced it, to place end-of-log faults.
-        self._payload_sites: dict[str, tuple[int, int | None]] = {}
         self._open()
 
     def _open(self) -> None:
@@ -166,24 +174,15 @@ class Replay:
             message = "trace event after recording completed" if reducer.recording_completed else entry.error
             reducer.record_fault(Fault(message or "unreadable line", line=entry.line))
             return None
-        refs = _event_refs(entry.event)
-        raw_payloads = reducer.rollout["raw_payloads"]
-        new_ids = [ref["raw_payload_id"] for ref in refs if ref["raw_payload_id"] not in raw_payloads]
         try:
-            change = reducer.apply(entry.event, line=entry.line)
+            return reducer.apply(entry.event, line=entry.line)
         except Exception as error:  # noqa: BLE001 - a bug of ours must not take the viewer down
             if not isinstance(error, ReduceError):
                 self._internal(error, line=entry.line, seq=entry.event.get("seq"))
-            # The faulty event is not part of the state: forget the payloads it registered,
-            # and undo whatever its handler changed before it gave up.
-            for payload_id in new_ids:
-                raw_payloads.pop(payload_id, None)
+            # The faulty event is not part of the state: undo the payloads it registered and
+            # whatever its handler changed before it gave up.
             self._rebuild_without_faulty_event()
             return None
-        seq = entry.event["seq"]
-        for ref in refs:
-            self._payload_sites.setdefault(ref["raw_payload_id"], (entry.line, seq))
-        return change
 
     def _rebuild_without_faulty_event(self) -> None:
         """Replace the reducer by one that applied exactly the events before the fault.
@@ -241,23 +240,79 @@ class Replay:
         self.finished = True
 
     def _check_payloads(self) -> None:
-        """Schema 2: every referenced payload must exist and be JSON, even ones never read.
+        """Schema 2 on: every referenced payload must exist and be JSON, even ones never read.
 
-        The official reducer checks them after the whole log, in id order, so a
-        bad unread payload loses to any fault in the log itself.
+        The official reducer checks them after the whole log, in id order, so a bad unread
+        payload loses to any fault in the log itself, and the first bad id (in text order)
+        is the one reported. Schema 3 checks go shard by shard instead, so each shard is
+        decompressed once, and the first bad id is picked among all the problems found.
         """
         assert self.bundle is not None
         raw_payloads = self.reducer.rollout["raw_payloads"]
-        for payload_id in sorted(raw_payloads):
-            ref = raw_payloads[payload_id]
-            try:
-                self.bundle.payloads.validate(ref)
-            except PayloadError as error:
-                line, seq = self._payload_sites.get(payload_id, (None, None))
-                self.reducer.record_fault(
-                    Fault(error.reason, line=line, seq=seq, payload_id=payload_id, payload_path=ref.get("path"))
-                )
-                return
+        if self.reducer.schema_version < 3:
+            for payload_id in sorted(raw_payloads):
+                problem = self._payload_problem(raw_payloads[payload_id])
+                if problem is not None:
+                    self._record_payload_fault(payload_id, problem)
+                    return
+            return
+        problems: dict[str, str] = {}
+        for ref in sorted(raw_payloads.values(), key=_shard_order):
+            problem = self._payload_problem(ref)
+            if problem is not None:
+                problems[ref["raw_payload_id"]] = problem
+        if problems:
+            first = min(problems)
+            self._record_payload_fault(first, problems[first])
+
+    def _payload_problem(self, ref: dict[str, Any]) -> str | None:
+        """Why one payload fails the end-of-log check, or None."""
+        assert self.bundle is not None
+        store = self.bundle.payloads
+        try:
+            if not ref.get("parts"):
+                store.validate(ref)
+                return None
+            # Schema 3: a reference with parts is a prepared prompt, checked as one.
+            data = store.read_bytes(ref)
+        except PayloadError as error:
+            return error.reason
+        try:
+            value = parse_json_bytes(data)
+        except ValueError as error:
+            return f"invalid payload {ref['raw_payload_id']}: {error}"
+        return prepared_prompt_problem(value, len(ref["parts"]))
+
+    def _record_payload_fault(self, payload_id: str, problem: str) -> None:
+        ref = self.reducer.rollout["raw_payloads"][payload_id]
+        line, seq = self._first_reference(payload_id)
+        self.reducer.record_fault(
+            Fault(problem, line=line, seq=seq, payload_id=payload_id, payload_path=ref.get("path"), after_log=True)
+        )
+
+    def _first_reference(self, payload_id: str) -> tuple[int | None, int | None]:
+        """(line, seq) of the first event that references a payload: read again, only for a fault."""
+        assert self.bundle is not None
+        entries = EventLog(self.bundle.log.path).iter_new(final=True)
+        try:
+            for entry in entries:
+                if entry.event is None:
+                    continue
+                if any(ref["raw_payload_id"] == payload_id for ref in _event_refs(entry.event, with_parts=True)):
+                    seq = entry.event.get("seq")
+                    return entry.line, seq if isinstance(seq, int) else None
+        except EventLogError:
+            pass
+        finally:
+            entries.close()
+        return None, None
+
+
+def _shard_order(ref: dict[str, Any]) -> tuple[int, int, str]:
+    """Shard, then record number (records are written in id order), then id."""
+    payload_id: str = ref["raw_payload_id"]
+    number = payload_id.rpartition(":")[2]
+    return (ref["shard"], int(number) if number.isdigit() else 0, payload_id)
 
 
 def replay_bundle(path: str | os.PathLike[str], max_events: int | None = None) -> Replay:

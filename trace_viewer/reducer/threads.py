@@ -40,7 +40,10 @@ class ThreadReducer(ReducerBase):
 
     def on_recording_completed(self, event: dict[str, Any]) -> None:
         self.recording_completed = True
-        self.rollout["recording_complete"] = True
+        if self.schema_version >= 3:
+            self.rollout["recording_status"] = "complete"
+        else:
+            self.rollout["recording_complete"] = True
 
     def on_protocol_event_observed(self, event: dict[str, Any]) -> None:
         """Protocol events are evidence for the inspector; they change no reduced object."""
