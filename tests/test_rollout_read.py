@@ -328,3 +328,19 @@ def test_rebuild_shares_no_state_with_reading(tmp_path: Path) -> None:
     rebuild_calls(rollout.meta, rollout.lines)
     assert json.dumps([line.payload for line in rollout.lines]) == before
     assert any("internal_chat_message_metadata_passthrough" in line.payload for line in rollout.lines)
+
+
+def test_rollout_package_is_reading_layer_only() -> None:
+    """trace_viewer.rollout imports nothing above the reading layer (no model, reducer, session, app)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import json, sys, trace_viewer.rollout, trace_viewer.rollout.sessions; print(json.dumps(sorted(sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    loaded = json.loads(result.stdout)
+    ours = [name.split(".") for name in loaded if name.startswith("trace_viewer.")]
+    above = [".".join(parts) for parts in ours if parts[1] in ("model", "reducer", "session", "app", "context")]
+    assert above == [], above
+    assert "textual" not in loaded
