@@ -222,7 +222,15 @@ def calls_for(path: str | os.PathLike[str]) -> CallList:
 
 
 def to_json(calls: list[CallInfo]) -> str:
-    return json_safe(json.dumps([call.to_json() for call in calls], indent=2, ensure_ascii=False))
+    """The calls as indented JSON with bidi and other invisible characters escaped (the same JSON value)."""
+    import orjson
+
+    data = [call.to_json() for call in calls]
+    try:
+        text = orjson.dumps(data, option=orjson.OPT_INDENT_2).decode("utf-8")
+    except TypeError:  # integers beyond 64 bits, lone surrogates: the standard library takes both
+        text = json.dumps(data, indent=2, ensure_ascii=False)
+    return json_safe(text)
 
 
 def _item_text(item: JsonObject) -> str:
