@@ -21,15 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import zstandard
+from corpora import REPO, needs, shared
 
 from trace_viewer.rollout import ModelCall, read_rollout, rebuild_calls
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_CORPUS = REPO.parent / "shared" / "corpus-rollouts"
+SHARED_CORPUS = shared("corpus-rollouts")
 SAMPLES = REPO / "sample_traces" / "rollouts"
 ARCHIVES = REPO / "tests" / "data" / "rollouts"
 OLD_VERSIONS = ("0.164.0", "0.169.0", "0.171.0")
-NEEDS_CORPUS = f"needs {SHARED_CORPUS} (../shared/corpus-rollouts beside the repository)"
+NEEDS_CORPUS = needs("corpus-rollouts")
 
 
 def case_dirs(root: Path) -> list[Path]:

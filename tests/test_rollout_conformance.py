@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from corpora import cases_or_skip
 from rollout_helpers import (
     NEEDS_CORPUS,
     OLD_VERSIONS,
@@ -40,8 +41,7 @@ def _check(case: Path) -> list[str]:
     return problems
 
 
-@pytest.mark.skipif(not CORPUS_CASES, reason=NEEDS_CORPUS)
-@pytest.mark.parametrize("case", CORPUS_CASES, ids=lambda case: case.name)
+@pytest.mark.parametrize("case", cases_or_skip(CORPUS_CASES, "corpus-rollouts", ids=lambda case: case.name))
 def test_corpus_rebuild_equals_requests(case: Path) -> None:
     problems = _check(case)
     assert not problems, "\n".join(problems)
@@ -116,8 +116,7 @@ def test_stream_failure_then_retry_are_two_calls() -> None:
 # ----- bundles: `calls` reads the recorded requests ---------------------------------------------
 
 
-@pytest.mark.skipif(not CORPUS_CASES, reason=NEEDS_CORPUS)
-@pytest.mark.parametrize("case", CORPUS_CASES, ids=lambda case: case.name)
+@pytest.mark.parametrize("case", cases_or_skip(CORPUS_CASES, "corpus-rollouts", ids=lambda case: case.name))
 def test_bundle_calls_equal_requests(case: Path) -> None:
     """Every request a bundle records, as sent; a bundle holds no local compaction request."""
     by_thread = requests_by_thread(case)
