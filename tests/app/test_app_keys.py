@@ -11,8 +11,8 @@ from trace_viewer.app.screens.prompt import PromptScreen
 from trace_viewer.app.screens.viewer import ViewerScreen
 from trace_viewer.app.widgets.context import ContextPane
 from trace_viewer.app.widgets.inspector import InspectorPane
-from trace_viewer.app.widgets.panels import UsagePane
 from trace_viewer.app.widgets.timeline import TimelinePane
+from trace_viewer.app.widgets.usage import UsagePane
 
 SIZE = (110, 34)
 
@@ -158,19 +158,43 @@ async def test_search_and_hit_navigation() -> None:
         for char in "hello":
             await pilot.press(char)
         await pilot.press("enter")
-        assert screen.hits
-        first = screen.hits[screen.hit_index]
-        assert screen.position == screen.session.first_in_context(first.item_id)
+        search = screen.view.search
+        assert search is not None and search.hits
+        _, _, first_item = search.hits[search.index]
+        assert screen.position == screen.session.first_in_context(first_item)
         selected = screen.context.selected_block()
-        assert selected is not None and selected.item_id == first.item_id
-        assert f"hit 1/{len(screen.hits)}" in screen_text(app)
+        assert selected is not None and selected.item_id == first_item
+        assert f"hit 1/{len(search.hits)}" in screen_text(app)
         await pilot.press("n")
-        assert screen.hit_index == 1 % len(screen.hits)
+        assert screen.view.search.index == 1 % len(search.hits)
         await pilot.press("N")
-        assert screen.hit_index == 0
+        assert screen.view.search.index == 0
+        # Moving on clears the badge; n picks the hits up again.
+        await pilot.press("right")
+        assert "hit 1/" not in screen_text(app)
+        await pilot.press("n")
+        assert f"hit {screen.view.search.index + 1}/" in screen_text(app)
 
 
-async def test_search_filters_and_bad_regex() -> None:
+async def test_search_highlights_the_match_inside_the_text() -> None:
+    app = TraceViewerApp(sample("exec_basic"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        screen = viewer(app)
+        screen.run_search("hello")
+        await pilot.pause()
+        match_style = screen.tv_palette["match"]
+        pane = screen.context
+        highlighted = [
+            segment.text
+            for y in range(pane.size.height)
+            for segment in pane.render_line(y)
+            if segment.style is not None and segment.style.underline and match_style.underline
+        ]
+        assert any(text.lower() == "hello" for text in highlighted), highlighted
+
+
+async def test_search_filters_narrow_the_view_and_bad_regex() -> None:
     app = TraceViewerApp(sample("exec_basic"))
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
@@ -178,10 +202,20 @@ async def test_search_filters_and_bad_regex() -> None:
         screen.run_search("role:user")
         await pilot.pause()
         items = screen.session.rollout["conversation_items"]
-        assert screen.hits and all(items[h.item_id]["role"] == "user" for h in screen.hits)
+        hits = screen.view.search.hits
+        assert hits and all(items[item_id]["role"] == "user" for _, _, item_id in hits)
+        # The context pane shows only user items now, with a notice saying so.
+        shown = [b for b in screen.context.blocks if b.kind == "item"]
+        assert shown and all(items[b.item_id]["role"] == "user" for b in shown)
+        assert screen.context.blocks[0].text.startswith("Filter role:user")
+        assert "[filter role:user]" in screen_text(app)
         screen.run_search("(unclosed")
         await pilot.pause()
-        assert screen.hits == []
+        assert screen.view.search.query == "role:user"  # an invalid regex leaves the search as it was
+        screen.run_search("")
+        await pilot.pause()
+        assert screen.view.search is None
+        assert any(items[b.item_id]["role"] != "user" for b in screen.context.blocks if b.kind == "item")
 
 
 async def test_diff_toggle() -> None:
@@ -192,13 +226,16 @@ async def test_diff_toggle() -> None:
         calls = screen.session.seqs_of("inference_started")
         screen.goto(calls[1])
         await pilot.press("d")
-        assert screen.options.diff
+        assert screen.view.diff
         notice = screen.context.blocks[0]
         assert notice.kind == "notice" and notice.text.startswith("Diff since model call")
+        # `d` opens on the diff's header.
+        assert screen.context.scroll_offset.y == 0
+        assert "Diff since model call" in screen_text(app)
         marks = {b.mark for b in screen.context.blocks if b.kind == "item"}
         assert "added" in marks and "kept" in marks
         await pilot.press("d")
-        assert not screen.options.diff
+        assert not screen.view.diff
         assert all(b.mark not in ("added", "kept") for b in screen.context.blocks)
 
 
@@ -382,9 +419,14 @@ async def test_help_screen() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
         await pilot.press("question_mark")
+        await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         text = screen_text(app)
-        assert "Next model call" in text and "Follow edge" in text
+        assert "Next model call" in text
+        # The legend of the status glyphs comes first.
+        assert "Status glyphs" in text
+        for glyph in ("●", "✓", "✗", "⊘", "⇊", "▌"):
+            assert any(line.strip().startswith(glyph) for line in text.replace("│", "").splitlines()), glyph
         await pilot.press("escape")
         assert isinstance(app.screen, ViewerScreen)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from conftest import sample
 
 from trace_viewer.app.main import TraceViewerApp
+from trace_viewer.app.messages import ShowToolCall
 
 
 def _app(name: str) -> TraceViewerApp:
@@ -52,3 +53,37 @@ def test_snapshot_child_thread(snap_compare) -> None:
 
 def test_snapshot_help(snap_compare) -> None:
     assert snap_compare(_app("exec_basic"), press=["question_mark"], terminal_size=(100, 34))
+
+
+def test_snapshot_light_theme(snap_compare) -> None:
+    """Every text style comes from the theme: readable in a light one (durations, tokens, ids, seq labels)."""
+
+    async def light(pilot) -> None:
+        pilot.app.theme = "catppuccin-latte"
+        await pilot.pause()
+
+    assert snap_compare(
+        _app("tools_multiturn_appserver"),
+        run_before=light,
+        press=["g", "right_square_bracket"],
+        terminal_size=(110, 34),
+    )
+
+
+def test_snapshot_whole_timeline_with_future_rows_dimmed(snap_compare) -> None:
+    # At a running model call: later rows are listed, dimmed; the running call shows no output tokens.
+    assert snap_compare(_app("compaction_remote_midturn"), press=["g", "right_square_bracket"], terminal_size=(110, 34))
+
+
+def test_snapshot_tool_call_detail(snap_compare) -> None:
+    async def open_detail(pilot) -> None:
+        screen = pilot.app.screen
+        tool = next(iter(screen.session.rollout["tool_calls"]))
+        screen.post_message(ShowToolCall(tool))
+        await pilot.pause()
+
+    assert snap_compare(_app("tools_terminal"), run_before=open_detail, terminal_size=(110, 34))
+
+
+def test_snapshot_80x24_timeline_narrowed_and_pane_maximised(snap_compare) -> None:
+    assert snap_compare(_app("tools_multiturn_appserver"), press=["less_than_sign", "z"], terminal_size=(80, 24))

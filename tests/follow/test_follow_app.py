@@ -11,7 +11,6 @@ log is truncated or replaced, and no polling while nothing is written.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import time
@@ -21,13 +20,12 @@ from pathlib import Path
 import pytest
 
 from follow.writer import WriterOptions, WriterThread
-from trace_viewer.app.follow import bundle_is_live
 from trace_viewer.app.locate import resolve_target
 from trace_viewer.app.main import TraceViewerApp
 from trace_viewer.app.screens.picker import PickerScreen
 from trace_viewer.app.screens.viewer import ViewerScreen
 from trace_viewer.app.widgets.context import ContextPane
-from trace_viewer.app.widgets.panels import TraceHeader
+from trace_viewer.app.widgets.header import TraceHeader
 from trace_viewer.reducer.replay import reduce_bundle
 from trace_viewer.session import ReplaySession
 
@@ -255,7 +253,7 @@ async def test_following_a_root_switches_from_a_finished_bundle_and_offers_while
 
             # Another one while this one is still being written: offered, not switched to.
             second.start()
-            await until(pilot, lambda: screen.offered == second.dest, "the offer")
+            await until(pilot, lambda: screen.view.live.offered == second.dest, "the offer")
             assert viewing(app, first.dest)
             assert "o opens it" in visible_text(screen.query_one(TraceHeader))
             await pilot.press("o")
@@ -281,7 +279,7 @@ async def test_following_a_bundle_directory_before_its_manifest_is_written(tmp_p
     deadline = time.monotonic() + WAIT_S
     while not (dest / "payloads").is_dir():  # the directory exists, the manifest not yet
         assert time.monotonic() < deadline
-        await asyncio.sleep(0.01)
+        time.sleep(0.01)
     assert not (dest / "manifest.json").exists()
     target = resolve_target(str(dest), follow=True)
     assert target.error is None and not target.picker
@@ -332,7 +330,8 @@ async def test_following_an_empty_root_waits_for_its_first_bundle(tmp_path: Path
 # ----- auto-follow, reload after truncation, idle cost --------------------------------------------------
 
 
-async def test_an_unfinished_recent_bundle_is_followed_without_asking(tmp_path: Path) -> None:
+async def test_an_unfinished_bundle_is_followed_once_writes_are_observed(tmp_path: Path) -> None:
+    """Opened offline (the torn tail is a fault at once); the first write seen turns following on."""
     writer = start_writer(tmp_path, holds=(12,))
     total = reduce_bundle(SAMPLES / "exec_basic").events_applied
 
@@ -341,14 +340,19 @@ async def test_an_unfinished_recent_bundle_is_followed_without_asking(tmp_path: 
         async with app.run_test(size=(120, 30)) as pilot:
             screen = app.screen
             assert isinstance(screen, ViewerScreen)
-            assert screen.following and screen.auto_followed
-            await until(pilot, lambda: screen.session.total == 12, "the first 12 events")
-            assert screen.session.fault is None and not screen.session.finished  # no end-of-log checks yet
-            assert "still being written" in visible_text(screen.query_one(TraceHeader))
+            await until(pilot, lambda: screen.loaded, "the offline load")
+            # Nothing written since it was opened: not following, shown as it is on disk.
+            assert not screen.following and screen.session.finished
+            await pilot.pause(0.3)
+            assert app.screen is screen and not screen.following
             writer.release()
-            await until(pilot, lambda: screen.session.finished, "the end of the recording")
-            assert screen.session.total == total and screen.position == total
-            assert screen.session.reducer.to_json() == reduce_bundle(writer.dest).to_json()
+            await until(pilot, lambda: screen_of(app) not in (None, screen), "a live viewer after the first write")
+            live = screen_of(app)
+            assert live is not None and live.following and live.view.live.observed
+            assert "writes observed" in visible_text(live.query_one(TraceHeader))
+            await until(pilot, lambda: live.session.finished, "the end of the recording")
+            assert live.session.total == total and live.position == total
+            assert live.session.reducer.to_json() == reduce_bundle(writer.dest).to_json()
 
     try:
         await scenario()
@@ -356,29 +360,34 @@ async def test_an_unfinished_recent_bundle_is_followed_without_asking(tmp_path: 
         writer.stop()
 
 
-async def test_finished_or_stale_bundles_are_not_followed(tmp_path: Path) -> None:
-    stale = tmp_path / "stale"
-    shutil.copytree(SAMPLES / "exec_basic", stale)
-    lines = (stale / "trace.jsonl").read_bytes().splitlines(keepends=True)
-    (stale / "trace.jsonl").write_bytes(b"".join(lines[:10]))  # unfinished...
-    assert bundle_is_live(stale)
-    aged = time.time() - 3600
-    for path in (stale / "trace.jsonl", stale):
-        os.utime(path, (aged, aged))  # ...but untouched for an hour: its writer is gone
-    assert not bundle_is_live(stale)
-    assert not bundle_is_live(SAMPLES / "exec_basic")
+async def test_fresh_copies_of_unfinished_or_broken_bundles_open_at_their_fault(tmp_path: Path) -> None:
+    """No guessing from file age: a bundle copied a second ago shows its fault at once, not "being written"."""
+    torn = tmp_path / "torn"
+    shutil.copytree(SAMPLES / "exec_basic", torn)
+    lines = (torn / "trace.jsonl").read_bytes().splitlines(keepends=True)
+    (torn / "trace.jsonl").write_bytes(b"".join(lines[:10]) + lines[10][:30])
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(SAMPLES / "exec_basic", unfinished)
+    (unfinished / "trace.jsonl").write_bytes(b"".join(lines[:10]))
     fresh_copy = tmp_path / "finished"
     shutil.copytree(SAMPLES / "exec_basic", fresh_copy)
-    assert not bundle_is_live(fresh_copy)  # just written, but recording_completed is there
 
     async def scenario() -> None:
-        for path in (stale, fresh_copy):
+        for path in (torn, unfinished, fresh_copy):
             app = TraceViewerApp(path)
             async with app.run_test(size=(100, 30)) as pilot:
-                await pilot.pause(0.1)
+                await pilot.pause(0.2)
                 screen = app.screen
                 assert isinstance(screen, ViewerScreen) and not screen.following, path
-                assert screen.session.finished  # read offline, end-of-log checks done
+                assert screen.session.done and not screen.session.follow  # read offline, as it is on disk
+                header = visible_text(screen.query_one(TraceHeader))
+                if path is torn:
+                    assert screen.session.fault is not None and screen.session.fault.line == 11
+                    assert "failed (fault)" in header and "being written" not in header
+                elif path is unfinished:
+                    assert screen.session.fault is None and "incomplete" in header
+                else:
+                    assert "completed" in header
 
     await scenario()
 
@@ -401,8 +410,8 @@ async def test_a_truncated_or_replaced_log_offers_a_reload(tmp_path: Path, how: 
                 other = writer.dest / "trace.jsonl.new"
                 other.write_bytes(b"".join(lines[:6]))
                 os.replace(other, log)
-            await until(pilot, lambda: screen.reload_needed is not None, "the log change to be noticed")
-            assert how in screen.reload_needed
+            await until(pilot, lambda: screen.view.live.reload_reason is not None, "the log change to be noticed")
+            assert how in screen.view.live.reload_reason
             assert not screen.following
             assert "r reloads" in visible_text(screen.query_one(TraceHeader))
             assert any("r to reload" in str(note.message) for note in app._notifications)
@@ -412,7 +421,7 @@ async def test_a_truncated_or_replaced_log_offers_a_reload(tmp_path: Path, how: 
             fresh = screen_of(app)
             assert fresh is not None
             await until(pilot, lambda: fresh.session.total == 6, "the reloaded log")
-            assert fresh.following and fresh.session.fault is None and fresh.reload_needed is None
+            assert fresh.following and fresh.session.fault is None and fresh.view.live.reload_reason is None
 
     try:
         await scenario()
@@ -422,7 +431,7 @@ async def test_a_truncated_or_replaced_log_offers_a_reload(tmp_path: Path, how: 
 
 
 async def test_idle_following_sleeps_in_the_watcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Nothing written: no poll loop (at most the safety-net poll each second), and `f` off stops the watcher."""
+    """Nothing written: no poll at all (the watcher waits in its thread), and `f` off stops the watcher."""
     writer = start_writer(tmp_path, holds=(10,))
     polls: list[float] = []
     original = ReplaySession.poll
@@ -439,14 +448,15 @@ async def test_idle_following_sleeps_in_the_watcher(tmp_path: Path, monkeypatch:
             screen = app.screen
             assert isinstance(screen, ViewerScreen)
             await until(pilot, lambda: screen.session.total == 10 and not screen.session.waiting, "10 events")
+            await pilot.pause(0.3)
             polls.clear()
             await pilot.pause(1.5)
-            assert len(polls) <= 3, f"{len(polls)} polls in 1.5 s of nothing"
-            assert screen._watcher is not None and not screen._watcher.closed
-            watcher = screen._watcher
+            assert polls == [], f"{len(polls)} polls in 1.5 s of nothing"
+            worker = screen._watch_worker
+            assert worker is not None and not worker.is_finished
             await pilot.press("f")
             await pilot.pause(0.1)
-            assert watcher.closed and screen._watcher is None
+            assert worker.is_cancelled and screen._watch_worker is None
             polls.clear()
             writer.release()
             writer.join(WAIT_S)
@@ -460,31 +470,33 @@ async def test_idle_following_sleeps_in_the_watcher(tmp_path: Path, monkeypatch:
         writer.stop()
 
 
-async def test_an_auto_followed_bundle_left_untouched_is_shown_as_it_is(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The writer died mid-line: once nothing is written for RECENT_SECONDS, the torn line is the fault."""
-    import trace_viewer.app.follow as follow_module
+async def test_a_torn_line_is_pending_only_while_writes_arrive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Following, a torn last line waits for its newline; with no write for QUIET_S it is shown as cut off."""
     import trace_viewer.app.screens.viewer as viewer_module
 
-    monkeypatch.setattr(follow_module, "RECENT_SECONDS", 1.5)
-    monkeypatch.setattr(viewer_module, "STALE_CHECK_S", 0.2)
+    monkeypatch.setattr(viewer_module, "QUIET_S", 0.6)
     bundle = tmp_path / "dead"
     shutil.copytree(SAMPLES / "exec_basic", bundle)
     lines = (bundle / "trace.jsonl").read_bytes().splitlines(keepends=True)
     (bundle / "trace.jsonl").write_bytes(b"".join(lines[:12]) + lines[12][:40])
 
     async def scenario() -> None:
-        app = TraceViewerApp(bundle)
+        app = TraceViewerApp(bundle, follow=True)
         async with app.run_test(size=(120, 30)) as pilot:
             screen = app.screen
-            assert isinstance(screen, ViewerScreen) and screen.auto_followed
-            await pilot.pause(0.3)
+            assert isinstance(screen, ViewerScreen) and screen.following
+            await pilot.pause(0.2)
             assert screen.session.fault is None and screen.session.total == 12  # a torn tail is waited for
-            await until(pilot, lambda: not screen.following, "auto-follow to give up", wait_s=6.0)
-            fault = screen.session.fault
-            assert fault is not None and fault.line == 13 and screen.session.stopped  # as an offline open shows it
-            assert screen._watcher is None
+            with (bundle / "trace.jsonl").open("ab") as log:
+                log.write(lines[12][40:60])  # a write arrives: still pending
+            await pilot.pause(0.3)
+            assert not screen.view.live.quiet
+            await until(pilot, lambda: screen.view.live.quiet, "the quiet period", wait_s=5.0)
+            text = visible_text(screen.query_one(TraceHeader))
+            assert "cut off" in text
+            with (bundle / "trace.jsonl").open("ab") as log:
+                log.write(lines[12][60:])  # the line completes: no longer cut off
+            await until(pilot, lambda: screen.session.total == 13 and not screen.view.live.quiet, "the 13th event")
 
     await scenario()
 

@@ -155,7 +155,7 @@ def test_following_a_root_picks_up_a_bundle_that_appears_later(tmp_path: Path, a
     root.mkdir()
     source = SAMPLES / "tools_multiturn_appserver"
     dest = root / "trace-live"
-    with watch_root(root, growth=False) as root_watcher:
+    with watch_root(root) as root_watcher:
         arrivals = BundleArrivals(root)  # nothing there yet
         writer = WriterThread(
             source, dest, WriterOptions(seed=9, start_delay=0.2, manifest_delay=0.1, event_delay=0.002)
@@ -265,7 +265,7 @@ def test_following_real_codex_while_it_writes(tmp_path: Path) -> None:
     home, work, root = tmp_path / "home", tmp_path / "work", tmp_path / "traces"
     for directory in (home, work, root):
         directory.mkdir()
-    with MockModel(delay_s=0.5) as model, watch_root(root, growth=False) as root_watcher:
+    with MockModel(delay_s=0.5) as model, watch_root(root) as root_watcher:
         (home / "config.toml").write_text(codex_config(model.base_url))
         env = {
             **os.environ,

@@ -325,7 +325,7 @@ async def _drive(
 
     # These bundles were written a moment ago but model ones at rest: no auto-follow (it would wait
     # for a torn tail or a missing log to be completed instead of showing the fault).
-    app = TraceViewerApp(bundle, follow=follow, auto_follow=follow)
+    app = TraceViewerApp(bundle, follow=follow)
     screens: list[Screen] = []
     async with app.run_test(size=size) as pilot:
         await _wait_loaded(app, pilot)

@@ -13,9 +13,14 @@ class Command:
     title: str  # short, for the footer and the palette
     help: str
     footer: bool = False
+    priority: bool = False
 
 
+# The footer shows its keys in this order and cuts what does not fit: help and quit come first
+# so that they survive at 80 columns.
 COMMANDS: tuple[Command, ...] = (
+    Command("help", "question_mark", "?", "Help", "Show all keys and the legend of the status glyphs", True),
+    Command("quit", "q", "q", "Quit", "Quit trace-viewer", True),
     Command("step(1)", "right,l", "→ l", "Next event", "Step one event forward", True),
     Command("step(-1)", "left,h", "← h", "Previous event", "Step one event back", True),
     Command("jump('inference', 1)", "right_square_bracket", "]", "Next model call", "Jump to the next inference start"),
@@ -45,7 +50,7 @@ COMMANDS: tuple[Command, ...] = (
         "slash",
         "/",
         "Search",
-        "Regex over item text; add role:user / kind:reasoning to filter",
+        "Regex over item text, matches highlighted; role:user / kind:reasoning narrow the view",
         True,
     ),
     Command("search_step(1)", "n", "n", "Next hit", "Next search hit"),
@@ -65,6 +70,12 @@ COMMANDS: tuple[Command, ...] = (
         "From a spawn/send tool call to the item it delivered; from an agent result to the parent's notification",
     ),
     Command("back", "E", "E", "Back", "Return to where the last jump came from"),
+    Command("timeline_width(1)", "greater_than_sign", ">", "Wider timeline", "Widen the timeline (shows it if hidden)"),
+    Command(
+        "timeline_width(-1)", "less_than_sign", "<", "Narrower timeline", "Narrow the timeline; once more hides it"
+    ),
+    Command("maximize_pane", "z", "z", "Maximise pane", "Maximise the focused pane, or restore the layout"),
+    Command("show_path", "w", "w", "Bundle path", "Show the open bundle's full path (and copy it)"),
     Command("toggle_follow", "f", "f", "Follow", "Follow the trace as it is written (End: back to live)"),
     Command(
         "reload",
@@ -75,18 +86,18 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("open_offered", "o", "o", "Open new bundle", "Open the new bundle that appeared under the followed root"),
     Command("to_list", "escape", "Esc", "Bundle list", "Back to the list of bundles (when opened from one)"),
-    Command("help", "question_mark", "?", "Help", "Show all keys", True),
-    Command("quit", "q", "q", "Quit", "Quit trace-viewer", True),
 )
 
 # Keys handled by the focused pane or by Textual itself, listed in the help only.
 PANE_KEYS: tuple[tuple[str, str], ...] = (
     ("Tab / shift+Tab", "Move focus between timeline, context and inspector"),
     ("↑ ↓ j k, PgUp PgDn", "Move the cursor / scroll in the focused pane"),
-    ("Enter (timeline)", "Jump to the row's event and thread"),
+    ("ctrl+d / ctrl+u", "Scroll the focused pane half a page down / up"),
+    ("Enter (timeline)", "Jump to the row's event and thread (a tool call the cursor reached: its details)"),
     ("Space (timeline)", "Fold or unfold the row's children"),
-    ("Enter / Space (context)", "Expand or fold an item; open or close a group of replaced items"),
+    ("Enter (context)", "On a tool call or its output: the call's details; else expand or fold"),
+    ("Space (context)", "Expand or fold an item; open or close a group of replaced items"),
     ("shift+← →  (inspector)", "Scroll long JSON lines sideways"),
-    ("ctrl+p", "Command palette: every action by name"),
-    ("mouse", "Click a timeline row to jump; click an item twice to expand it"),
+    ("ctrl+p", "Command palette: every action by name (Screenshot saves an SVG and says where)"),
+    ("mouse", "Click a timeline row to jump (also to a dimmed row not reached yet); click an item twice to expand"),
 )

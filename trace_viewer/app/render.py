@@ -8,6 +8,7 @@ span — never parsed as markup — so ``[bold]`` in a model's answer stays
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,7 @@ ROLE_STYLE = {
 }
 
 STATUS_GLYPH = {
+    "future": "·",
     "running": "●",
     "completed": "✓",
     "failed": "✗",
@@ -79,12 +81,27 @@ KIND_GLYPH = {
 
 def status_style(status: str) -> str:
     return {
+        "future": "dim",
         "running": "status-running",
         "completed": "status-ok",
         "failed": "status-failed",
         "cancelled": "status-cancelled",
         "aborted": "status-cancelled",
     }.get(status, "status-running")
+
+
+# The status glyphs, for the `?` legend.
+GLYPH_LEGEND: tuple[tuple[str, str], ...] = (
+    ("●", "running at the cursor (elapsed time up to the cursor)"),
+    ("✓", "completed"),
+    ("✗", "failed, or where replay stopped"),
+    ("⊘", "cancelled / aborted / terminated"),
+    ("◐", "yielded (code cell waiting)"),
+    ("·", "not started yet at the cursor (dimmed; click or Enter jumps there)"),
+    ("⇊", "a compaction (remote, or detected local)"),
+    ("▌", "context gutter: touched by the event at the cursor / added / summary"),
+    ("▶", "timeline: the row of the event at the cursor"),
+)
 
 
 def fold_pieces(pieces: list[tuple[str, str]], width: int, expanded: bool) -> tuple[list[tuple[str, str]], int, int]:
@@ -144,7 +161,7 @@ def fold_pieces(pieces: list[tuple[str, str]], width: int, expanded: bool) -> tu
     return shown, hidden_lines, hidden_chars
 
 
-def _pretty_json(summary: str) -> str:
+def pretty_json(summary: str) -> str:
     """Tool arguments arrive as a JSON string; indent them when they parse."""
     try:
         value = orjson.loads(summary)
@@ -181,7 +198,7 @@ def item_body(item: dict[str, Any], tool_label: str | None = None) -> list[tuple
             value = str(part.get("value", ""))
             pieces.append(("badge", f"⟨{part.get('label') or 'encoded'} · {size_text(len(value))}⟩"))
         elif part_type == "json":
-            pieces.append(("code", _pretty_json(str(part.get("summary", "")))))
+            pieces.append(("code", pretty_json(str(part.get("summary", "")))))
         elif part_type == "code":
             pieces.append(("meta", f"{part.get('language') or 'code'}:\n"))
             pieces.append(("code", str(part.get("source", ""))))
@@ -255,8 +272,12 @@ def render_item(
     index: int | None,
     first_seq: int | None,
     tool_label: str | None = None,
+    highlight: str | None = None,
 ) -> Group:
-    """Header line (never wrapped), optional provenance line, then the (folded) body."""
+    """Header line (never wrapped), optional provenance line, then the (folded) body.
+
+    ``highlight``: a search regex; its matches inside the body are marked.
+    """
     parts: list[Text] = [item_header(item, palette, index=index, mark=mark, first_seq=first_seq)]
     if provenance:
         parts.append(provenance_text(item, palette, first_seq))
@@ -269,14 +290,30 @@ def render_item(
     for style, text in shown:
         body.append(safe(text), palette[style])
     body.rstrip()
+    if highlight:
+        mark_matches(body, highlight, palette["match"])
     if body.plain:
         parts.append(body)
     if hidden_lines or hidden_chars:
         noun = "line" if hidden_lines == 1 else "lines"
         parts.append(
-            Text(f"… {hidden_lines} more {noun} ({size_text(hidden_chars)}) · Enter to expand", style=palette["fold"])
+            Text(f"… {hidden_lines} more {noun} ({size_text(hidden_chars)}) · Space to expand", style=palette["fold"])
         )
     return Group(*parts)
+
+
+def mark_matches(text: Text, pattern: str, style: Style) -> int:
+    """Style every match of a (case-insensitive) search regex inside ``text``; returns how many."""
+    try:
+        regex = re.compile(pattern, re.IGNORECASE)
+    except re.error:
+        return 0
+    count = 0
+    for match in regex.finditer(text.plain):
+        if match.end() > match.start():
+            text.stylize(style, match.start(), match.end())
+            count += 1
+    return count
 
 
 def item_rows_estimate(
@@ -313,8 +350,14 @@ def timeline_label(
     status: str,
     duration_ms: int | None,
     collapsed: bool,
+    detail: str = "",
+    width: int | None = None,
 ) -> Text:
-    """One timeline row: indent, tree glyph, status glyph, title, detail, duration."""
+    """One timeline row: indent, tree glyph, status glyph, title, detail, and the duration at the right.
+
+    With ``width``, the title and detail are cut first: status and duration always stay
+    visible, even at 80 columns. A row not started yet (``future``) has no duration.
+    """
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append("  " * row.depth)
     if row.has_children:
@@ -333,12 +376,18 @@ def timeline_label(
         "compaction": "compaction",
         "local_compaction": "compaction",
         "fault": "status-failed",
-    }.get(row.kind, "")
-    text.append(safe_line(row.title), palette[title_style] if title_style else Style.null())
-    if row.detail:
-        text.append(" " + safe_line(row.detail), palette["meta"])
+    }.get(row.kind, "title")
+    text.append(safe_line(row.title), palette[title_style])
+    if detail:
+        text.append(" " + safe_line(detail), palette["meta"])
+    tail = Text()
     if duration_ms is not None and row.kind not in ("compaction", "local_compaction", "fault"):
-        text.append(" " + duration_text(duration_ms), palette["duration"])
+        tail.append(" " + duration_text(duration_ms), palette["duration"])
+    if width is not None and tail.cell_len and text.cell_len + tail.cell_len > width:
+        text.truncate(max(1, width - tail.cell_len), overflow="ellipsis")
+    if width is not None and tail.cell_len:
+        text.pad_right(max(0, width - text.cell_len - tail.cell_len))
+    text.append_text(tail)
     return text
 
 
@@ -375,21 +424,27 @@ def usage_lines(call: dict[str, Any] | None, palette: Palette, *, ended: bool) -
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 
 
-def sparkline(values: list[float], palette: Palette, *, current: int | None, marks: set[int], width: int) -> Text:
+def sparkline(
+    values: list[float | None], palette: Palette, *, current: int | None, marks: set[int], width: int
+) -> Text:
     """One row of block characters; the current call and compaction drops styled apart.
 
-    With more values than columns, each column shows the maximum of its bucket.
+    With more values than columns, each column shows the maximum of its bucket. A value not
+    known at the cursor (a call still running) is a gap: ``·``.
     """
     out = Text(no_wrap=True)
     if not values:
         out.append("(no model calls yet)", palette["meta"])
         return out
     columns = min(len(values), max(1, width))
-    top = max(values) or 1.0
+    top = max((v for v in values if v is not None), default=0.0) or 1.0
     for column in range(columns):
         lo = column * len(values) // columns
         hi = max(lo + 1, (column + 1) * len(values) // columns)
-        bucket = values[lo:hi]
+        bucket = [v for v in values[lo:hi] if v is not None]
+        if not bucket:
+            out.append("·", palette["spark-current"] if current is not None and lo <= current < hi else palette["meta"])
+            continue
         level = round((max(bucket) / top) * (len(SPARK_BLOCKS) - 1))
         style = palette["spark"]
         if any(i in marks for i in range(lo, hi)):

@@ -13,7 +13,9 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-from trace_viewer.session import LocalCompaction, ReplaySession, item_text
+import orjson
+
+from trace_viewer.session import ReplaySession, item_text
 
 TIMELINE_KINDS = (
     "thread",
@@ -89,18 +91,32 @@ class TimelineRow:
     detail: str = ""
     parent_key: str | None = None
     has_children: bool = False
+    # Known only once the object has ended (output tokens of a model call): never shown before.
+    outcome: str = ""
 
     def visible_at(self, position: int) -> bool:
+        """Started at or before the position (later rows are still listed, dimmed: "not yet")."""
         return self.start_seq <= position
 
+    def ended_at(self, position: int) -> bool:
+        return self.end_seq is not None and self.end_seq <= position
+
     def status_at(self, position: int) -> str:
-        if self.end_seq is not None and self.end_seq <= position:
+        if not self.visible_at(position):
+            return "future"
+        if self.ended_at(position):
             return self.final_status
         return "running"
 
+    def detail_at(self, position: int) -> str:
+        """What the row says at a position: the outcome only once it is known there."""
+        if self.outcome and self.ended_at(position):
+            return f"{self.detail} {self.outcome}" if self.detail else self.outcome
+        return self.detail
+
     def duration_at(self, position: int, wall_ms: int | None) -> int | None:
         """Elapsed time: the final duration once ended, else up to the position's wall clock."""
-        if self.start_ms is None:
+        if self.start_ms is None or not self.visible_at(position):
             return None
         if self.end_seq is not None and self.end_seq <= position and self.end_ms is not None:
             return self.end_ms - self.start_ms
@@ -184,6 +200,41 @@ def tool_title(rollout: dict[str, Any], tool: dict[str, Any]) -> tuple[str, str]
     return label, detail
 
 
+# Prompts longer than this are cut in a turn's label (the context pane shows the whole prompt).
+PROMPT_PREVIEW = 60
+
+
+def _user_prompt(item: dict[str, Any]) -> str:
+    """A user message's text, unless it is context Codex injects (``<environment_context>``, ``<skills…>``)."""
+    if item.get("role") != "user" or item.get("kind") != "message":
+        return ""
+    text = item_text(item).strip()
+    return "" if text.startswith("<") else text
+
+
+def turn_titles(rollout: dict[str, Any]) -> dict[str, str]:
+    """``turn N · <start of the user's prompt>`` per turn: N counts the thread's turns in start order."""
+    prompts: dict[str, str] = {}
+    for item in rollout["conversation_items"].values():
+        turn_id = item.get("codex_turn_id")
+        if isinstance(turn_id, str) and turn_id not in prompts:
+            prompt = _user_prompt(item)
+            if prompt:
+                prompts[turn_id] = prompt
+    by_thread: dict[Any, list[tuple[int, str]]] = {}
+    for turn_id, turn in rollout["codex_turns"].items():
+        started = (turn.get("execution") or {}).get("started_seq") or 0
+        by_thread.setdefault(turn.get("thread_id"), []).append((int(started), turn_id))
+    titles: dict[str, str] = {}
+    for turns in by_thread.values():
+        for ordinal, (_, turn_id) in enumerate(sorted(turns), start=1):
+            prompt = " ".join(prompts.get(turn_id, "").split())
+            if len(prompt) > PROMPT_PREVIEW:
+                prompt = prompt[: PROMPT_PREVIEW - 1] + "…"
+            titles[turn_id] = f"turn {ordinal} · {prompt}" if prompt else f"turn {ordinal}"
+    return titles
+
+
 def build_timeline(session: ReplaySession) -> list[TimelineRow]:
     """Every object of the head state as a tree, in start order under each parent."""
     rollout = session.rollout
@@ -196,6 +247,7 @@ def build_timeline(session: ReplaySession) -> list[TimelineRow]:
         rows_by_key[row.key] = row
         children.setdefault(row.parent_key, []).append(row)
 
+    turn_labels = turn_titles(rollout)
     order = session.thread_order()
     for thread_id in order:
         thread = threads[thread_id]
@@ -219,7 +271,7 @@ def build_timeline(session: ReplaySession) -> list[TimelineRow]:
                 "turn",
                 turn_id,
                 turn,
-                title=f"turn {short_id(turn_id)}",
+                title=turn_labels.get(turn_id, "turn"),
                 parent_key=f"thread:{turn.get('thread_id')}",
             )
         )
@@ -233,19 +285,18 @@ def build_timeline(session: ReplaySession) -> list[TimelineRow]:
 
     for call_id, call in rollout["inference_calls"].items():
         usage = call.get("usage") or None
-        detail = ""
+        outcome = ""
         if usage:
-            detail = f"in {tokens_text(usage.get('input_tokens'))} out {tokens_text(usage.get('output_tokens'))}"
-        add(
-            _window_row(
-                "inference",
-                call_id,
-                call,
-                title=f"model {call.get('model') or '?'}",
-                detail=detail,
-                parent_key=turn_parent(call.get("codex_turn_id"), call.get("thread_id")),
-            )
+            outcome = f"in {tokens_text(usage.get('input_tokens'))} out {tokens_text(usage.get('output_tokens'))}"
+        row = _window_row(
+            "inference",
+            call_id,
+            call,
+            title=f"model {call.get('model') or '?'}",
+            parent_key=turn_parent(call.get("codex_turn_id"), call.get("thread_id")),
         )
+        row.outcome = outcome
+        add(row)
     for cell_id, cell in rollout["code_cells"].items():
         source = str(cell.get("source_js") or "").strip().splitlines()
         add(
@@ -418,6 +469,18 @@ class ContextOptions:
     diff: bool = False
     expanded_groups: set[str] = field(default_factory=set)
     show_all_replaced: bool = False
+    # A search's `role:`/`kind:` filters: only matching items are shown.
+    roles: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+
+
+def item_matches(item: dict[str, Any] | None, roles: tuple[str, ...], kinds: tuple[str, ...]) -> bool:
+    """The filter of a search (``role:`` matches the role or the channel)."""
+    if item is None:
+        return False
+    if roles and item.get("role") not in roles and item.get("channel") not in roles:
+        return False
+    return not kinds or item.get("kind") in kinds
 
 
 def _compactions_for(session: ReplaySession, thread_id: str, position: int) -> list[dict[str, Any]]:
@@ -457,10 +520,30 @@ def build_context(
         blocks.extend(_diff_blocks(session, thread_id, position, ids, touched, options))
     else:
         blocks.extend(_plain_blocks(session, thread_id, position, ids, touched, options))
+    if options.roles or options.kinds:
+        blocks = _filtered(session, position, blocks, options)
     fault = session.fault
     if fault is not None and position >= session.total:
         blocks.append(Block("fault", "fault", text=str(fault), seq=fault.seq))
     return blocks
+
+
+def _filtered(session: ReplaySession, position: int, blocks: list[Block], options: ContextOptions) -> list[Block]:
+    """Only the items the filter matches (rules and notices stay: they say where things are)."""
+    kept: list[Block] = []
+    hidden = 0
+    for block in blocks:
+        if block.kind == "item" and block.item_id is not None:
+            item = session.item_at(block.item_id, position) or session.rollout["conversation_items"].get(block.item_id)
+            if not item_matches(item, options.roles, options.kinds):
+                hidden += 1
+                continue
+        elif block.kind == "group":
+            continue
+        kept.append(block)
+    what = " ".join([*(f"role:{r}" for r in options.roles), *(f"kind:{k}" for k in options.kinds)])
+    kept.insert(0, Block("notice", "filter", text=f"Filter {what}: {hidden} other items hidden (/ to change)."))
+    return kept
 
 
 def _plain_blocks(
@@ -587,6 +670,21 @@ def _plain_blocks(
     return blocks
 
 
+def _head_item(session: ReplaySession, item_id: str) -> dict[str, Any] | None:
+    return session.rollout["conversation_items"].get(item_id)
+
+
+def content_key(item: dict[str, Any] | None) -> bytes:
+    """What an item says to the model (role, kind, channel, call id, body), for matching by content."""
+    if item is None:
+        return b""
+    shown = (item.get("role"), item.get("kind"), item.get("channel"), item.get("call_id"), item.get("body"))
+    try:
+        return orjson.dumps(shown, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return repr(shown).encode()
+
+
 def _diff_blocks(
     session: ReplaySession,
     thread_id: str,
@@ -602,7 +700,11 @@ def _diff_blocks(
         baseline: list[str] = []
     else:
         baseline = list(call.get("request_item_ids") or [])
-    matcher = difflib.SequenceMatcher(a=baseline, b=list(ids), autojunk=False)
+    # Items are matched by what the model reads, not by id: a byte-identical item sent again is kept.
+    started = call["execution"]["started_seq"] if call is not None else 0
+    before = [content_key(session.item_at(item_id, started) or _head_item(session, item_id)) for item_id in baseline]
+    after = [content_key(session.item_at(item_id, position) or _head_item(session, item_id)) for item_id in ids]
+    matcher = difflib.SequenceMatcher(a=before, b=after, autojunk=False)
     added = dropped = kept = 0
     body: list[Block] = []
     for tag, a0, a1, b0, b1 in matcher.get_opcodes():
@@ -743,6 +845,21 @@ def context_series(session: ReplaySession, thread_id: str, position: int) -> lis
     return points
 
 
+def usage_unit(session: ReplaySession, thread_id: str) -> str:
+    """``tok`` when every finished call of the thread reports input tokens (in the whole trace), else ``items``.
+
+    Decided on the head state, not the position, so the unit never switches while scrubbing.
+    """
+    ended = [
+        c
+        for c in session.rollout["inference_calls"].values()
+        if c.get("thread_id") == thread_id and c["execution"].get("ended_seq") is not None
+    ]
+    if ended and all((c.get("usage") or {}).get("input_tokens") is not None for c in ended):
+        return "tok"
+    return "items"
+
+
 def selected_call(session: ReplaySession, thread_id: str, position: int) -> dict[str, Any] | None:
     """The model call the usage pane talks about: the event's own call, else the thread's latest started."""
     record = session.record(position)
@@ -759,7 +876,3 @@ def selected_call(session: ReplaySession, thread_id: str, position: int) -> dict
         if started <= position and (best is None or started > best["execution"]["started_seq"]):
             best = call
     return best
-
-
-def local_compaction_for(session: ReplaySession, key: str) -> LocalCompaction | None:
-    return next((local for local in session.local_compactions if local.id == key), None)

@@ -1,9 +1,10 @@
-"""The `?` screen: every key, from the same table the bindings and the palette use."""
+"""The `?` screen: every key (from the same table the bindings and the palette use) and the glyph legend."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -13,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from trace_viewer.app.commands import COMMANDS, PANE_KEYS
+from trace_viewer.app.render import GLYPH_LEGEND
 
 
 def help_table() -> Table:
@@ -27,6 +29,15 @@ def help_table() -> Table:
     return table
 
 
+def legend_table() -> Table:
+    table = Table(box=None, show_header=False, padding=(0, 1), expand=True, title="Status glyphs", title_justify="left")
+    table.add_column("glyph", style="bold", no_wrap=True)
+    table.add_column("meaning")
+    for glyph, meaning in GLYPH_LEGEND:
+        table.add_row(Text(glyph), Text(meaning))
+    return table
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark", "dismiss", "Close"),
@@ -36,7 +47,7 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help-box") as box:
             box.border_title = "Keys"
             box.border_subtitle = "Esc to close"
-            yield Static(help_table())
+            yield Static(Group(legend_table(), Text(""), help_table()))
 
     def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]
         self.dismiss(None)

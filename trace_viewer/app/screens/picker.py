@@ -1,8 +1,12 @@
-"""Choosing a bundle from a folder of bundles: newest first, with status, size and thread count."""
+"""Choosing a bundle from a folder of bundles: newest first, with status (broken ones with their first fault).
+
+The list can be narrowed by text (name, status, fault) and by ``status:NAME``.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -11,20 +15,44 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Footer, Input, Static
 
+from trace_viewer.app.messages import OpenBundle
 from trace_viewer.app.render import safe_line
 from trace_viewer.app.views import size_text
+from trace_viewer.app.widgets.lines import COMPONENT_CLASSES
 from trace_viewer.bundle.discovery import BundleInfo, list_bundles
 
 _STATUS_STYLE = {
-    "completed": "green",
-    "failed": "red",
-    "broken": "red",
-    "aborted": "yellow",
-    "recording": "cyan",
-    "incomplete": "yellow",
+    "completed": "status-ok",
+    "failed": "status-failed",
+    "broken": "status-failed",
+    "torn": "status-failed",
+    "aborted": "status-cancelled",
+    "unfinished": "status-running",
+    "interrupted": "status-cancelled",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    info: BundleInfo
+    status: str
+    fault: str
+
+
+def describe(info: BundleInfo) -> Row:
+    """Status from the bundle alone (never from file age), and its first fault if one is visible cheaply."""
+    if info.error is not None:
+        return Row(info, "broken", info.error)
+    fault = getattr(info, "fault", None)  # richer status from discovery, where it provides one
+    if isinstance(fault, str) and fault:
+        return Row(info, "broken", fault)
+    if info.torn_tail:
+        return Row(info, "torn", "trace.jsonl: the last line is cut off (no newline at the end of the log)")
+    if info.finished:
+        return Row(info, info.ended_status or "completed", "")
+    return Row(info, "unfinished", "")
 
 
 def _started(info: BundleInfo) -> str:
@@ -34,58 +62,97 @@ def _started(info: BundleInfo) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def matches(row: Row, query: str) -> bool:
+    """Every word of the query matches: ``status:X`` the status, other words the name, status or fault."""
+    haystack = f"{row.info.name} {row.status} {row.fault}".lower()
+    for word in query.lower().split():
+        if word.startswith("status:"):
+            if row.status != word[len("status:") :]:
+                return False
+        elif word not in haystack:
+            return False
+    return True
+
+
 class PickerScreen(Screen[None]):
-    """A table of the bundles under a folder; Enter opens one."""
+    """A table of the bundles under a folder; Enter opens one, `/` filters."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = set(COMPONENT_CLASSES)
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Open", show=True),
+        Binding("slash", "filter", "Filter", show=True),
         Binding("r", "reload", "Refresh", show=True),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("q", "app.quit", "Quit", show=True),
     ]
 
-    class Chosen(Message):
-        def __init__(self, path: Path) -> None:
-            super().__init__()
-            self.path = path
+    class Listed(Message):
+        """The first listing is done: the app's root follower can act on it."""
 
     def __init__(self, root: Path, *, live: bool = False) -> None:
         super().__init__()
         self.root = root
-        # Following the root: the list is refreshed as bundles appear and grow (by the app's RootFollower).
+        # Following the root: the list is refreshed as bundles appear and grow (by the app).
         self.live = live
         self.listed = False  # the first listing is done (infos is meaningful)
-        self.infos: list[BundleInfo] = []
+        self.rows: list[Row] = []
+        self.shown: list[Row] = []
+        self.query_text = ""
         self._cells: list[tuple[str, ...]] | None = None  # what the table shows now
+
+    @property
+    def infos(self) -> list[BundleInfo]:
+        return [row.info for row in self.rows]
 
     def compose(self) -> ComposeResult:
         title = Text.assemble(("Bundles under ", "bold"), safe_line(str(self.root)))
         if self.live:
             title.append("  (following: new bundles open as they appear)", "dim")
         yield Static(title, id="picker-title")
+        yield Input(placeholder="filter: text, status:broken, status:completed …  (/ to focus)", id="picker-filter")
         yield DataTable(id="picker-table", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("started (UTC)", "status", "events", "threads", "size", "bundle")
+        table.add_columns("started (UTC)", "status", "events", "threads", "size", "bundle", "first fault")
         self.action_reload()
         table.focus()
+        self.post_message(self.Listed())
 
     def action_reload(self) -> None:
         self._fill()
         self.listed = True
-        if not self.infos:
+        if not self.rows:
             message = "No bundles here yet: waiting for one to appear." if self.live else "No bundles found here."
             self.notify(message, severity="information" if self.live else "warning")
+
+    def action_filter(self) -> None:
+        self.query_one(Input).focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one(Input)
+        box.value = ""
+        self.query_one(DataTable).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.query_text = event.value
+        self._show()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.query_one(DataTable).focus()
 
     def refresh_live(self) -> None:
         """Re-list (new bundles, growing counts, statuses), keeping the cursor on the same bundle."""
         table = self.query_one(DataTable)
         row = table.cursor_row
-        selected = self.infos[row].path if self.infos and row is not None and 0 <= row < len(self.infos) else None
+        selected = self.shown[row].info.path if self.shown and row is not None and 0 <= row < len(self.shown) else None
         self._fill()
         if selected is not None:
-            index = next((i for i, info in enumerate(self.infos) if info.path == selected), None)
+            index = next((i for i, shown in enumerate(self.shown) if shown.info.path == selected), None)
             if index is not None:
                 table.move_cursor(row=index, animate=False)
 
@@ -95,34 +162,42 @@ class PickerScreen(Screen[None]):
             self.refresh_live()
 
     def _fill(self) -> None:
-        infos = list_bundles(self.root)
+        self.rows = [describe(info) for info in list_bundles(self.root)]
+        self._show()
+
+    def _show(self) -> None:
+        self.shown = [row for row in self.rows if matches(row, self.query_text)]
         cells = [
-            (_started(info), info.status, str(info.event_count), str(info.thread_count), size_text(info.size_bytes),
-             safe_line(info.name))
-            for info in infos
+            (_started(row.info), row.status, str(row.info.event_count), str(row.info.thread_count),
+             size_text(row.info.size_bytes), safe_line(row.info.name), safe_line(row.fault))
+            for row in self.shown
         ]  # fmt: skip
-        self.infos = infos
         if cells == self._cells:
             return  # nothing visible changed: keep the table (and its scroll) as it is
         self._cells = cells
         table = self.query_one(DataTable)
         table.clear()
-        for index, (started, status, events, threads, size, name) in enumerate(cells):
+        styles = {
+            name: self.get_component_rich_style(f"tv--{name}", partial=True) for name in set(_STATUS_STYLE.values())
+        }
+        for index, (started, status, events, threads, size, name, fault) in enumerate(cells):
+            style = styles.get(_STATUS_STYLE.get(status, ""), "")
             table.add_row(
                 Text(started),
-                Text(status, style=_STATUS_STYLE.get(status, "")),
+                Text(status, style=style),
                 Text(events, justify="right"),
                 Text(threads, justify="right"),
                 Text(size, justify="right"),
                 Text(name, overflow="ellipsis"),
+                Text(fault, overflow="ellipsis", style=styles["status-failed"] if fault else ""),
                 key=str(index),
             )
 
     def action_open(self) -> None:
         table = self.query_one(DataTable)
-        if not self.infos or table.cursor_row is None or not (0 <= table.cursor_row < len(self.infos)):
+        if not self.shown or table.cursor_row is None or not (0 <= table.cursor_row < len(self.shown)):
             return
-        self.post_message(self.Chosen(self.infos[table.cursor_row].path))
+        self.post_message(OpenBundle(self.shown[table.cursor_row].info.path))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

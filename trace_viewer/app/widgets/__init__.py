@@ -1,1 +1,1 @@
-"""Widgets grouped by the pane they draw: timeline, context, inspector, panels (header, event bar, usage)."""
+"""Widgets grouped by the pane they draw: timeline, context, inspector, usage, header, event bar."""

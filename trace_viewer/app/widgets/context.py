@@ -10,12 +10,18 @@ from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.reactive import reactive
 from textual.strip import Strip
 
+from trace_viewer.app.messages import ShowToolCall
 from trace_viewer.app.render import item_rows_estimate, render_item, safe, safe_line
-from trace_viewer.app.views import Block, tool_title
+from trace_viewer.app.state import ViewState
+from trace_viewer.app.tool_detail import tool_call_of_item
+from trace_viewer.app.views import Block, build_context, tool_title
 from trace_viewer.app.widgets.lines import BlockList, with_gutter
 from trace_viewer.session import ReplaySession
+
+_TOOL_ITEM_KINDS = ("function_call", "custom_tool_call", "function_call_output", "custom_tool_call_output")
 
 _GROUP_NOUN = {
     "replaced": "replaced items",
@@ -30,8 +36,11 @@ class ContextPane(BlockList[Block]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         *BlockList.BINDINGS,
-        Binding("enter,space", "activate", "Fold/unfold", show=False),
+        Binding("enter", "open", "Open", show=False),
+        Binding("space", "activate", "Fold/unfold", show=False),
     ]
+
+    view: reactive[ViewState] = reactive(ViewState, init=False, always_update=False)
 
     GUTTER = 2
 
@@ -42,21 +51,41 @@ class ContextPane(BlockList[Block]):
             super().__init__()
             self.key = key
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, session: ReplaySession, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.session: ReplaySession | None = None
+        self.session = session
         self.position = 0
         self.provenance = False
+        self.highlight: str | None = None
+        self.focus_item: str | None = None
         self.expanded: set[str] = set()
         self._tool_labels: dict[str, str] = {}
         self._labels_revision = -1
 
     # ----- model ------------------------------------------------------------------
-    def update_view(self, session: ReplaySession, position: int, blocks: list[Block], *, follow_end: bool) -> None:
-        """Show new blocks, keeping in view what the current event touched (or the end)."""
+    def watch_view(self, old: ViewState, view: ViewState) -> None:
+        session = self.session
+        if view.thread_id is None:
+            blocks: list[Block] = []
+        else:
+            blocks = build_context(session, view.thread_id, view.position, view.context_options())
+        style_changed = (old.provenance, old.highlight) != (view.provenance, view.highlight)
+        self.provenance = view.provenance
+        self.highlight = view.highlight
+        if style_changed:
+            self.clear_cache()
+        follow_end = view.position >= session.total and not any(block.current for block in blocks)
+        self.update_view(session, view.position, blocks, follow_end=follow_end, top=view.diff and not old.diff)
+        self.focus_item = view.focus_item
+        if view.focus_item is not None:
+            self.select_item(view.focus_item)
+
+    def update_view(
+        self, session: ReplaySession, position: int, blocks: list[Block], *, follow_end: bool, top: bool = False
+    ) -> None:
+        """Show new blocks, keeping in view what the current event touched (or the end); ``top``: from the start."""
         previous_key = self.blocks[self.cursor].key if self.cursor is not None and self.blocks else None
         old_scroll = self.scroll_offset.y
-        self.session = session
         self.position = position
         if self._labels_revision != session.revision:
             self._tool_labels = {}
@@ -70,7 +99,9 @@ class ContextPane(BlockList[Block]):
         keys = [block.key for block in blocks]
         self.cursor = keys.index(previous_key) if previous_key in keys else None
         current = next((i for i, block in enumerate(blocks) if block.current), None)
-        if follow_end:
+        if top:
+            self.scroll_intent("y", 0)
+        elif follow_end:
             self.scroll_intent("end")
         elif current is not None:
             self.scroll_intent("block", current, True)
@@ -93,7 +124,7 @@ class ContextPane(BlockList[Block]):
         return self.blocks[self.cursor]
 
     def _item(self, block: Block) -> dict[str, Any] | None:
-        if self.session is None or block.item_id is None:
+        if block.item_id is None:
             return None
         item = self.session.item_at(block.item_id, self.position)
         if item is None:
@@ -112,6 +143,7 @@ class ContextPane(BlockList[Block]):
                 block.index,
                 block.key in self.expanded,
                 self.provenance,
+                self.highlight,
                 id(item),
             )
         return (block.kind, block.key, block.text, block.expanded, len(block.members))
@@ -140,7 +172,7 @@ class ContextPane(BlockList[Block]):
             item = self._item(block)
             if item is None:
                 return Text(f"{block.item_id}: not known at this position", style=palette["meta"])
-            first = self.session.first_seq(block.item_id) if self.session and block.item_id else None
+            first = self.session.first_seq(block.item_id) if block.item_id else None
             return render_item(
                 item,
                 palette,
@@ -151,6 +183,7 @@ class ContextPane(BlockList[Block]):
                 index=block.index,
                 first_seq=first,
                 tool_label=self._tool_labels.get(str(item.get("call_id"))),
+                highlight=self.highlight,
             )
         if block.kind == "rule":
             label = Text(no_wrap=True, overflow="ellipsis")
@@ -164,7 +197,7 @@ class ContextPane(BlockList[Block]):
             noun = _GROUP_NOUN.get(block.text, "items")
             arrow = "▾" if block.expanded else "▸"
             verb = "hide" if block.expanded else "show"
-            return Text(f"{arrow} {len(block.members)} {noun} · Enter to {verb}", style=palette["fold"])
+            return Text(f"{arrow} {len(block.members)} {noun} · Space to {verb}", style=palette["fold"])
         if block.kind == "fault":
             text = Text()
             text.append("✗ replay stopped here: ", palette["fault"])
@@ -184,6 +217,9 @@ class ContextPane(BlockList[Block]):
             mark, style = "┊ ", palette["gutter-dropped"]
         elif block.mark == "summary":
             mark, style = "▌ ", palette["gutter-summary"]
+        if block.kind == "item" and block.item_id is not None and block.item_id == self.focus_item:
+            mark, style = "▶ ", palette["gutter-current"]
+            strip = strip.apply_style(palette["current"])
         if block.kind == "item" and line == 0:
             strip = strip.apply_style(palette["item-head"])
         strip = with_gutter(strip, mark, style)
@@ -195,6 +231,18 @@ class ContextPane(BlockList[Block]):
 
     # ----- actions ----------------------------------------------------------------
     def action_activate(self) -> None:
+        self.activate()
+
+    def action_open(self) -> None:
+        """Enter: a tool call (or its output) opens the call's details; anything else folds/unfolds."""
+        block = self.selected_block()
+        if block is not None and block.kind == "item" and block.item_id is not None:
+            item = self._item(block)
+            if item is not None and item.get("kind") in _TOOL_ITEM_KINDS:
+                tool_call_id = tool_call_of_item(self.session, block.item_id)
+                if tool_call_id is not None:
+                    self.post_message(ShowToolCall(tool_call_id))
+                    return
         self.activate()
 
     def on_block_list_activated(self, message: BlockList.Activated) -> None:

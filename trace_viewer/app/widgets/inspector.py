@@ -15,11 +15,12 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
 from textual.geometry import Size
+from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from trace_viewer.app.render import safe_line
-from trace_viewer.app.views import size_text
+from trace_viewer.app.state import ViewState
+from trace_viewer.app.views import size_text, turn_titles
 from trace_viewer.app.widgets.lines import Themed
 from trace_viewer.reducer.events import payload_refs
 from trace_viewer.session import EventRecord, ReplaySession
@@ -49,19 +50,40 @@ class InspectorPane(Themed, ScrollView, can_focus=True, inherit_bindings=False):
         Binding("down,j", "scroll_down", "Down", show=False),
         Binding("pageup", "page_up", "Page up", show=False),
         Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("ctrl+d", "half_page(1)", "Half page down", show=False),
+        Binding("ctrl+u", "half_page(-1)", "Half page up", show=False),
         Binding("shift+left", "scroll_left", "Left", show=False),
         Binding("shift+right", "scroll_right", "Right", show=False),
         Binding("ctrl+home", "scroll_home", "Top", show=False),
         Binding("ctrl+end", "scroll_end", "Bottom", show=False),
     ]
 
-    def __init__(self, *, id: str | None = None) -> None:
+    view: reactive[ViewState] = reactive(ViewState, init=False, always_update=False)
+
+    def __init__(self, session: ReplaySession, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.session = session
+        self._turn_titles: tuple[int, dict[str, str]] = (-1, {})
         # (kind, text): kind "json" is highlighted, "title" is a section header, "note" is dim.
         self.lines: list[tuple[str, str]] = []
         self._cache: LRUCache[tuple[int, int], Strip] = LRUCache(1024)
         self._highlighter = JSONHighlighter()
         self._shown: tuple[Any, ...] | None = None
+
+    def action_half_page(self, delta: int) -> None:
+        height = max(1, self.scrollable_content_region.height // 2)
+        self.scroll_to(y=self.scroll_offset.y + delta * height, animate=False, immediate=True)
+
+    def watch_view(self, view: ViewState) -> None:
+        if view.drawer == "inspector":
+            self.show_event(self.session, self.session.record(view.position))
+
+    def _turn_title(self, turn_id: str) -> str:
+        revision, titles = self._turn_titles
+        if revision != self.session.revision:
+            titles = turn_titles(self.session.rollout)
+            self._turn_titles = (self.session.revision, titles)
+        return titles.get(turn_id, "turn")
 
     def show_event(self, session: ReplaySession, record: EventRecord | None) -> None:
         key = (id(session), record.seq if record else None, session.revision if record is None else 0)
@@ -77,6 +99,11 @@ class InspectorPane(Themed, ScrollView, can_focus=True, inherit_bindings=False):
         else:
             change = record.change
             lines.append(("title", f"event seq {record.seq} · trace.jsonl line {record.line} · {record.type}"))
+            if record.thread_id:
+                thread = session.rollout["threads"].get(record.thread_id) or {}
+                lines.append(("note", f"thread {thread.get('agent_path') or '?'} · id {record.thread_id}"))
+            if record.turn_id:
+                lines.append(("note", f"{self._turn_title(record.turn_id)} · id {record.turn_id}"))
             if change.created or change.updated or change.context_threads:
                 lines.append(
                     (
@@ -153,10 +180,3 @@ class InspectorPane(Themed, ScrollView, can_focus=True, inherit_bindings=False):
     def clear_cache(self) -> None:
         self._cache.clear()
         self.refresh()
-
-
-def describe(record: EventRecord | None) -> str:
-    """One line about an event, for status bars."""
-    if record is None:
-        return ""
-    return safe_line(record.type)

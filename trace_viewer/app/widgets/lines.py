@@ -25,6 +25,7 @@ from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
+from textual.color import Color
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -78,6 +79,10 @@ PALETTE_NAMES = (
     "gutter-dropped",
     "gutter-summary",
     "item-head",
+    "title",
+    "id",
+    "seq",
+    "match",
 )
 COMPONENT_CLASSES = frozenset(f"tv--{name}" for name in PALETTE_NAMES)
 """Declared by the screens whose widgets use ``Themed``."""
@@ -96,9 +101,15 @@ class Themed:
         screen = self.screen  # type: ignore[attr-defined]
         palette = getattr(screen, "tv_palette", None)
         if palette is None:
+            base = Color.parse(screen.app.get_css_variables().get("surface", "#000000"))
             styles = {}
             for name in PALETTE_NAMES:
-                styles[name] = screen.get_component_rich_style(f"tv--{name}", partial=True, default=Style.null())
+                component = screen.get_component_styles(f"tv--{name}")
+                style = component.partial_rich_style
+                if component.has_rule("color") and component.color.a < 1:
+                    # A translucent theme colour: Rich has no alpha, so blend it over the pane's background.
+                    style += Style(color=(base + component.color).rich_color)
+                styles[name] = style
             palette = Palette(styles)
             screen.tv_palette = palette
         return palette
@@ -112,6 +123,8 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
         Binding("down,j", "cursor(1)", "Down", show=False),
         Binding("pageup", "page(-1)", "Page up", show=False),
         Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("ctrl+d", "half_page(1)", "Half page down", show=False),
+        Binding("ctrl+u", "half_page(-1)", "Half page up", show=False),
         Binding("ctrl+home", "cursor_edge(-1)", "Top", show=False),
         Binding("ctrl+end", "cursor_edge(1)", "Bottom", show=False),
     ]
@@ -416,6 +429,16 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
         height = max(1, (self.scrollable_content_region.height or 1) - 1)
         self.scroll_relative(y=delta * height, animate=False)
         index = self.block_at_line(int(self.scroll_offset.y) + (0 if delta < 0 else height // 2))
+        indexes = self._selectable_indexes()
+        if index is not None and indexes:
+            target = next((i for i in indexes if i >= index), indexes[-1])
+            self.move_cursor(target, scroll=False)
+
+    def action_half_page(self, delta: int) -> None:
+        """ctrl+d / ctrl+u: scroll half a screen, the cursor moving to the first block in view."""
+        height = max(1, (self.scrollable_content_region.height or 2) // 2)
+        self.scroll_to(y=self.scroll_offset.y + delta * height, animate=False, immediate=True)
+        index = self.block_at_line(int(self.scroll_offset.y))
         indexes = self._selectable_indexes()
         if index is not None and indexes:
             target = next((i for i in indexes if i >= index), indexes[-1])
