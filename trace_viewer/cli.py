@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from trace_viewer.reducer.replay import Replay
 
 PROG = "trace-viewer"
-SUBCOMMANDS = ("reduce", "context", "summary", "calls", "tokens")
+SUBCOMMANDS = ("reduce", "context", "summary", "calls", "tokens", "serve")
 EXIT_FAULT = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
@@ -142,6 +142,39 @@ def _warn(replay: Replay) -> None:
         _say(f"warning: skipped {len(skipped)} events of unknown types ({kinds}), first at seq {skipped[0][0]}")
 
 
+# ----- ids by prefix ------------------------------------------------------------------------------
+
+# An unknown or ambiguous id lists at most this many candidates.
+MAX_CANDIDATES = 12
+
+
+def unique_prefix(what: str, value: str, ids: list[str]) -> str:
+    """The one id that is ``value`` or starts with it; otherwise a CliError listing the candidates."""
+    if value in ids:
+        return value
+    matches = [candidate for candidate in ids if candidate.startswith(value)]
+    if len(matches) == 1:
+        return matches[0]
+    shown = matches or ids
+    listed = ", ".join(one_line(candidate) for candidate in shown[:MAX_CANDIDATES])
+    more = f" and {len(shown) - MAX_CANDIDATES} more" if len(shown) > MAX_CANDIDATES else ""
+    if matches:
+        raise CliError(f"{what} {one_line(value)!r} is ambiguous: it starts {len(matches)} ids: {listed}{more}")
+    raise CliError(f"no {what} {one_line(value)!r}; the trace has: {listed or '(none)'}{more}")
+
+
+def _thread_arg(rollout: dict[str, Any], value: str | None) -> str | None:
+    """A thread given by id, id prefix, agent path or nickname (None: the root)."""
+    if value is None:
+        return None
+    threads = rollout["threads"]
+    if value in threads or any(value in (t.get("agent_path"), t.get("nickname")) for t in threads.values()):
+        return value
+    if value.startswith("/") or not any(tid.startswith(value) for tid in threads):
+        return value  # let the context module say what is wrong (it also tries /root/VALUE)
+    return unique_prefix("thread", value, list(threads))
+
+
 # ----- context ---------------------------------------------------------------------------------
 
 
@@ -155,13 +188,18 @@ def cmd_context(args: argparse.Namespace) -> int:
     reducer = replay.reducer
     rollout = reducer.rollout
     fault = replay.fault
+    thread_arg = _thread_arg(rollout, args.thread)
     try:
         if args.inference is not None:
-            thread_id, item_ids = context.inference_context(rollout, args.inference)
-            if args.thread is not None and context.resolve_thread(rollout, args.thread) != thread_id:
+            call_id = unique_prefix("inference call", args.inference, list(rollout["inference_calls"]))
+            thread_id, item_ids = context.inference_context(rollout, call_id)
+            if thread_arg is not None and context.resolve_thread(rollout, thread_arg) != thread_id:
                 raise context.ContextError(f"inference call {args.inference} is not on thread {args.thread}")
+        elif args.turn is not None:
+            turn_id = unique_prefix("turn", args.turn, list(rollout["codex_turns"]))
+            thread_id, item_ids = _turn_context(bundle, rollout, turn_id)
         else:
-            thread_id = context.resolve_thread(rollout, args.thread)
+            thread_id = context.resolve_thread(rollout, thread_arg)
             item_ids = reducer.live_context(thread_id)
     except context.ContextError as error:
         suffix = f" (replay stopped early: {fault_line(bundle, fault)})" if fault is not None else ""
@@ -181,13 +219,107 @@ def cmd_context(args: argparse.Namespace) -> int:
     return 0
 
 
+def _turn_context(bundle: Path, rollout: dict[str, Any], turn_id: str) -> tuple[str, list[str]]:
+    """The turn's thread and its live history when the turn ended (now, if it has not)."""
+    from trace_viewer.session import ReplaySession
+
+    turn = rollout["codex_turns"][turn_id]
+    session = ReplaySession(bundle)
+    session.load_all()
+    end = turn["execution"].get("ended_seq") or session.total
+    return turn["thread_id"], list(session.context_at(turn["thread_id"], end))
+
+
 # ----- summary ---------------------------------------------------------------------------------
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    from trace_viewer.bundle.discovery import find_bundle_dirs, is_bundle
+
     bundle = _bundle_dir(args.bundle)
+    if not is_bundle(bundle) and not (bundle / "trace.jsonl").exists():
+        bundles = find_bundle_dirs(bundle)
+        if not bundles:
+            raise CliError(f"no trace bundle in {args.bundle} (no manifest.json, no bundles below)")
+        return _summary_of_folder(bundle, bundles, args.format)
     replay = _replay(bundle)
-    print_summary(bundle, replay)
+    if args.format == "json":
+        sys.stdout.write(_summary_json(bundle, replay) + "\n")
+    else:
+        print_summary(bundle, replay)
+    return 0
+
+
+def _bundle_status(replay: Replay) -> tuple[str, str | None]:
+    """(status, first fault) of a replayed bundle, from the bundle alone."""
+    fault = replay.fault
+    rollout = replay.reducer.rollout
+    if fault is not None:
+        return "faulty", str(fault)
+    if rollout.get("recording_complete") or rollout.get("ended_at_unix_ms"):
+        return str(rollout.get("status") or "completed"), None
+    return "unfinished", None
+
+
+def _summary_json(bundle: Path, replay: Replay) -> str:
+    import orjson
+
+    from trace_viewer.summary import summarize
+
+    info = summarize(replay)
+    status, fault = _bundle_status(replay)
+    columns = ("agent_path", "nickname", "status", "model", "turns", "inference_calls", "conversation_items")
+    document = {
+        "bundle": str(bundle),
+        "status": status,
+        "fault": fault,
+        "overview": {label: value for label, value in info.rows},
+        "tokens": info.tokens,
+        "duration_ms": info.duration_ms,
+        "threads": [dict(zip(columns, row, strict=True)) for row in info.threads],
+    }
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
+
+
+def _summary_of_folder(root: Path, bundles: list[Path], output: str) -> int:
+    """One row per bundle under a folder: status and first fault (each bundle is replayed)."""
+    rows = []
+    for path in bundles:
+        replay = _replay(path)
+        status, fault = _bundle_status(replay)
+        rollout = replay.reducer.rollout
+        rows.append(
+            {
+                "bundle": str(path.relative_to(root)) if path.is_relative_to(root) else str(path),
+                "status": status,
+                "events": replay.reducer.events_applied,
+                "threads": len(rollout["threads"]),
+                "started_at_unix_ms": rollout.get("started_at_unix_ms"),
+                "fault": fault,
+            }
+        )
+    if output == "json":
+        import orjson
+
+        sys.stdout.write(orjson.dumps({"root": str(root), "bundles": rows}, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 200)
+    table = Table(title=Text(f"bundles under {one_line(str(root))}"))
+    for column in ("bundle", "status", "events", "threads", "first fault"):
+        table.add_column(column, justify="right" if column in ("events", "threads") else "left")
+    for row in rows:
+        table.add_row(
+            Text(one_line(row["bundle"])),
+            Text(str(row["status"])),
+            Text(str(row["events"])),
+            Text(str(row["threads"])),
+            Text(one_line(row["fault"] or "")),
+        )
+    console.print(table)
     return 0
 
 
@@ -296,7 +428,7 @@ def cmd_open(args: argparse.Namespace) -> int:
             raise CliError("--follow needs a bundle or trace root (or CODEX_ROLLOUT_TRACE_ROOT set)", EXIT_USAGE)
     if path is not None and not Path(path).exists():
         raise CliError(f"no such bundle or trace root: {path}")
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+    if not (sys.stdin.isatty() and sys.stdout.isatty()) and not os.environ.get("TEXTUAL_DRIVER"):
         # A full-screen app needs a terminal; in a pipe or a script, answer with the summary instead of hanging.
         return _open_without_app(path, "not a terminal")
     try:
@@ -330,11 +462,26 @@ def _open_without_app(path: str | None, reason: str) -> int:
     return 0
 
 
+# ----- serve (the app in a browser) --------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if args.path is not None and not Path(args.path).exists():
+        raise CliError(f"no such bundle or trace root: {args.path}")
+    if not 0 < args.port < 65536:
+        raise CliError(f"--port must be 1-65535, not {args.port}", EXIT_USAGE)
+    try:
+        from trace_viewer.app.serve import serve
+    except ImportError as error:
+        raise CliError(f"serve needs textual-serve ({error.name or error})") from None
+    return serve(Path(args.path) if args.path else None, host=args.host, port=args.port, follow=args.follow)
+
+
 # ----- argument parsing ------------------------------------------------------------------------
 
 
-def _add_context_position(parser: argparse.ArgumentParser, seq_help: str) -> None:
-    """BUNDLE (--inference ID | --seq N) [--thread T]: which context a command is about."""
+def _add_context_position(parser: argparse.ArgumentParser, seq_help: str) -> argparse._MutuallyExclusiveGroup:
+    """BUNDLE (--inference ID | --seq N) [--thread T]: which context a command is about (returns the group)."""
     parser.add_argument("bundle", metavar="BUNDLE")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--inference", metavar="ID", help="exactly what this inference call's request contained")
@@ -342,6 +489,7 @@ def _add_context_position(parser: argparse.ArgumentParser, seq_help: str) -> Non
     parser.add_argument(
         "--thread", metavar="ID_OR_AGENT_PATH", help="thread id, agent path or nickname (default: root)"
     )
+    return where
 
 
 def _subcommand_parser() -> argparse.ArgumentParser:
@@ -355,7 +503,8 @@ def _subcommand_parser() -> argparse.ArgumentParser:
     reduce.set_defaults(handler=cmd_reduce)
 
     context = commands.add_parser("context", help="print the model-visible context at a point of the trace")
-    _add_context_position(context, "the thread's live history after events 1..N")
+    where = _add_context_position(context, "the thread's live history after events 1..N")
+    where.add_argument("--turn", metavar="ID", help="the turn's thread's live history when the turn ended")
     context.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     context.set_defaults(handler=cmd_context)
 
@@ -364,14 +513,24 @@ def _subcommand_parser() -> argparse.ArgumentParser:
     tokens.add_argument("--format", choices=("text", "json"), default="text")
     tokens.set_defaults(handler=cmd_tokens)
 
-    summary = commands.add_parser("summary", help="print a table of threads, counts, tokens, duration and fault")
-    summary.add_argument("bundle", metavar="BUNDLE")
+    summary = commands.add_parser(
+        "summary", help="print a table of threads, counts, tokens, duration and fault (a folder: one row per bundle)"
+    )
+    summary.add_argument("bundle", metavar="BUNDLE_OR_FOLDER")
+    summary.add_argument("--format", choices=("text", "json"), default="text")
     summary.set_defaults(handler=cmd_summary)
 
     calls = commands.add_parser("calls", help="list every model call with the exact input it received")
     calls.add_argument("source", metavar="SOURCE", help="a trace bundle or a session rollout file (rollout-*.jsonl)")
     calls.add_argument("--format", choices=("text", "json"), default="text")
     calls.set_defaults(handler=cmd_calls)
+
+    serve = commands.add_parser("serve", help="serve the viewer to a browser (textual-serve), on 127.0.0.1 by default")
+    serve.add_argument("path", nargs="?", metavar="PATH", help="bundle or trace root (default: a bundled sample)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--follow", action="store_true", help="follow the bundle or trace root while it is written")
+    serve.set_defaults(handler=cmd_serve)
     return parser
 
 
