@@ -56,7 +56,7 @@ def test_summary_json_is_an_object_with_the_threads(capsys) -> None:
     assert code == 0
     document = json.loads(out)
     assert isinstance(document, dict) and document["status"] == "completed" and document["fault"] is None
-    assert [t["agent_path"] for t in document["threads"]][0] == "/root" and len(document["threads"]) == 2
+    assert document["threads"][0]["agent_path"] == "/root" and len(document["threads"]) == 2
 
 
 def test_summary_of_a_folder_lists_every_bundle_with_its_status_and_first_fault(tmp_path: Path, capsys) -> None:

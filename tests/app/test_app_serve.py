@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = ROOT / "sample_traces" / "exec_basic"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 START_S = 30.0
+SERVE = [sys.executable, "-c", "import sys; from trace_viewer.cli import main; sys.exit(main())", "serve"]
 
 
 def free_port() -> int:
@@ -40,15 +41,7 @@ def server(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     log = (tmp_path / "serve.log").open("wb")
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from trace_viewer.cli import main; sys.exit(main())",
-            "serve",
-            str(BUNDLE),
-            "--port",
-            str(port),
-        ],  # fmt: skip
+        [*SERVE, str(BUNDLE), "--port", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -109,24 +102,23 @@ def test_the_app_runs_through_the_websocket(server: str) -> None:
 
     async def session() -> str:
         seen = b""
-        async with aiohttp.ClientSession() as client:
-            async with client.ws_connect(f"ws://{server}/ws?width=110&height=30") as ws:
-                await ws.send_json(["resize", {"width": 110, "height": 30}])
-                deadline = asyncio.get_running_loop().time() + START_S
-                while b"Quit" not in seen or b"exec_basic" not in seen:
-                    remaining = deadline - asyncio.get_running_loop().time()
-                    if remaining <= 0:
-                        break
-                    try:
-                        message = await ws.receive(timeout=remaining)
-                    except TimeoutError:
-                        break
-                    if message.type == aiohttp.WSMsgType.BINARY:
-                        seen += message.data
-                    elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-                        break
-                # A key press travels the same way: q quits the viewer.
-                await ws.send_json(["stdin", "q"])
+        async with aiohttp.ClientSession() as client, client.ws_connect(f"ws://{server}/ws?width=110&height=30") as ws:
+            await ws.send_json(["resize", {"width": 110, "height": 30}])
+            deadline = asyncio.get_running_loop().time() + START_S
+            while b"Quit" not in seen or b"exec_basic" not in seen:
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    break
+                try:
+                    message = await ws.receive(timeout=remaining)
+                except TimeoutError:
+                    break
+                if message.type == aiohttp.WSMsgType.BINARY:
+                    seen += message.data
+                elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                    break
+            # A key press travels the same way: q quits the viewer.
+            await ws.send_json(["stdin", "q"])
         return seen.decode("utf-8", errors="replace")
 
     shown = asyncio.run(asyncio.wait_for(session(), START_S + 15))
