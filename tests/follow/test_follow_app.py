@@ -11,6 +11,7 @@ log is truncated or replaced, and no polling while nothing is written.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import time
@@ -279,7 +280,7 @@ async def test_following_a_bundle_directory_before_its_manifest_is_written(tmp_p
     deadline = time.monotonic() + WAIT_S
     while not (dest / "payloads").is_dir():  # the directory exists, the manifest not yet
         assert time.monotonic() < deadline
-        time.sleep(0.01)
+        await asyncio.sleep(0.01)
     assert not (dest / "manifest.json").exists()
     target = resolve_target(str(dest), follow=True)
     assert target.error is None and not target.picker

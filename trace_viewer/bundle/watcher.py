@@ -50,7 +50,7 @@ async def watch_changes(
     if not os.path.isdir(path):
         raise FileNotFoundError(f"cannot watch {path}: not a directory")
     async for changes in watchfiles.awatch(
-        path,
+        Path(path),
         watch_filter=None,
         debounce=debounce_ms,
         step=step_ms,
