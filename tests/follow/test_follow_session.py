@@ -96,13 +96,14 @@ def assert_same_as_offline(followed: Followed, source: Path, written: Path) -> N
 
 
 CASES = [
-    # (sample, writer options): delays keep each run around a second.
-    ("exec_basic", WriterOptions(seed=1)),
+    # (sample, writer options): delays keep each run around a second. The short bundles are written
+    # slowly enough to span several watcher steps (watchfiles groups changes 20-50 ms at a time).
+    ("exec_basic", WriterOptions(seed=1, event_delay=0.012)),
     ("exec_basic", WriterOptions(seed=2, max_chunks=8, cut_before_newline=0.5, late_payloads=0.3)),
     ("agents_minimal", WriterOptions(seed=3, event_delay=0.002)),
     ("compaction_remote_midturn", WriterOptions(seed=4, late_payloads=0.1)),
     ("tools_terminal", WriterOptions(seed=5, event_delay=0.002)),
-    ("schema1_exec_basic", WriterOptions(seed=6, late_payloads=0.2)),
+    ("schema1_exec_basic", WriterOptions(seed=6, late_payloads=0.2, event_delay=0.012)),
 ]
 
 
