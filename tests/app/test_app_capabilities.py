@@ -146,8 +146,9 @@ async def test_80x24_keeps_help_quit_status_and_duration_and_the_layout_keys() -
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_loaded(pilot)
         screen = viewer(app)
+        await pilot.pause(0.1)
         text = screen_text(app)
-        footer = text.splitlines()[-1]
+        footer = [line for line in text.splitlines() if line.strip()][-1]
         assert "? Help" in footer and "q Quit" in footer
         # Timeline rows keep their status glyph and their duration even when the title is cut.
         rows = [line for line in text.splitlines() if "model gpt-5" in line or "exec_command" in line]
