@@ -17,6 +17,7 @@ import pytest
 from bundle_builder import BundleBuilder, message
 
 from trace_viewer import cli
+from trace_viewer.bundle.manifest import KNOWN_SCHEMAS
 from trace_viewer.errors import PayloadError
 from trace_viewer.session import ReplaySession
 from trace_viewer.tokens import CATEGORIES, FRAMING_TOKENS, TokenCounter, count_tokens, rules
@@ -209,8 +210,8 @@ def _windows_from_log(bundle: Path, session: ReplaySession) -> dict[str, int]:
         if payload.get("type") == "protocol_event_observed" and payload.get("event_type") == "turn_started":
             try:
                 body = session.payloads.read(payload["event_payload"])
-            except PayloadError:
-                continue  # a broken sample (schema3_broken_missing_shard): its calls never started
+            except PayloadError:  # a broken trace: its window is unknown
+                continue
             windows[body["turn_id"]] = body["model_context_window"]
     return windows
 
@@ -521,3 +522,23 @@ def test_session_tokens_follow_a_growing_session(tmp_path: Path) -> None:
     first = late.series.points[0].call_id
     assert tokens.delta(first, late.composition).total == late.composition.total - tokens.call(first).total
     assert tokens.item(session.context_at(root, session.total)[0]).category == rules.BASE_INSTRUCTIONS
+
+
+@pytest.mark.skipif(3 not in KNOWN_SCHEMAS, reason="the reducer does not read schema 3 yet")
+def test_schema3_prepared_prompt_records_the_same_tools() -> None:
+    """Schema 3: the prepared prompt (fragments around model items) holds the tools the wire request sent."""
+    bundle = SAMPLES / "schema3_exec_basic"
+    session, counter = _session(bundle)
+    checked = 0
+    for call_id in session.rollout["inference_calls"]:
+        facts = counter.source.call(call_id)
+        assert facts is not None and facts.prepared_prompt_ref is not None
+        prepared = counter._prepared_prompt(facts)
+        request = counter.source.read_payload(facts.request_ref)
+        assert prepared is not None and prepared["tools"] == request["tools"]
+        assert prepared["base_instructions"]["text"]
+        composition = counter.call(call_id)
+        assert composition.items[0].category == rules.BASE_INSTRUCTIONS
+        assert composition.categories[rules.BUILTIN_TOOLS] > 0
+        checked += 1
+    assert checked
