@@ -23,6 +23,7 @@ from trace_viewer.session import ReplaySession
 from trace_viewer.tokens import CATEGORIES, FRAMING_TOKENS, TokenCounter, count_tokens, rules
 from trace_viewer.tokens import view as token_view
 from trace_viewer.tokens.encoding import O200K_SHA256, encode, vocabulary_file
+from trace_viewer.tokens.inputs import InputCounter
 from trace_viewer.tokens.report import session_counter
 
 REPO = Path(__file__).resolve().parents[1]
@@ -542,3 +543,51 @@ def test_schema3_prepared_prompt_records_the_same_tools() -> None:
         assert composition.categories[rules.BUILTIN_TOOLS] > 0
         checked += 1
     assert checked
+
+
+# ----- raw inputs (session rollouts) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["exec_basic", "tools_mcp", "agents_minimal", "compaction_remote_midturn"])
+def test_raw_input_counts_equal_the_trace_counts(name: str) -> None:
+    """Counting a request's raw input and tools (no reduced state) gives the trace's own counts."""
+    bundle = SAMPLES / name
+    session, counter = _session(bundle)
+    inputs = InputCounter()
+    for call_id in session.rollout["inference_calls"]:
+        request = _request(bundle, session, call_id)
+        raw = inputs.count(
+            [x for x in request["input"] if x.get("type") != "additional_tools"], tools=request.get("tools")
+        )
+        traced = counter.call(call_id)
+        assert [i.category for i in raw.items] == [i.category for i in traced.items]
+        for mine, theirs in zip(raw.items, traced.items, strict=True):
+            if theirs.category != rules.REASONING:  # a rollout knows no producing call: reasoning stays unknown
+                assert mine.tokens == theirs.tokens
+        assert raw.request_parts == traced.request_parts
+
+
+def test_rollout_calls_count_like_the_bundle_of_the_same_run() -> None:
+    from trace_viewer import calls
+
+    runs = sorted(p for p in (SAMPLES / "rollouts").glob("*") if (p / "bundle" / "manifest.json").is_file())
+    if not runs:
+        pytest.skip("needs sample_traces/rollouts with a bundle of the same run")
+    inputs = InputCounter()
+    compared = 0
+    for run in runs:
+        root_files = sorted(run.glob("sessions/**/rollout-*.jsonl"))
+        bundle = calls.calls_for(run / "bundle")
+        if bundle.fault is not None or not root_files:
+            continue
+        rollout = [call for path in root_files for call in calls.calls_for(path).calls]
+        by_response = {call.response_id: call for call in bundle.calls if call.response_id}
+        for call in rollout:
+            twin = by_response.get(call.response_id)
+            if twin is None:
+                continue
+            ours, theirs = inputs.count(call.input), inputs.count(twin.input)
+            assert ours.total == theirs.total, (run.name, call.response_id)
+            assert ours.categories == theirs.categories
+            compared += 1
+    assert compared > 0

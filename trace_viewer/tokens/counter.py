@@ -14,7 +14,7 @@ cached once the producing call has ended.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,7 +106,7 @@ class Composition:
         }
 
 
-def _compose(
+def compose(
     thread_id: str,
     call_id: str | None,
     window: int | None,
@@ -182,7 +182,7 @@ class TokenCounter:
             parts = self._request_parts(facts)
             items = self.items(facts.request_item_ids)
             window = self.source.context_window(facts.turn_id, facts.thread_id, facts.started_seq)
-            composition = _compose(facts.thread_id, call_id, window, facts.input_tokens, items, parts)
+            composition = compose(facts.thread_id, call_id, window, facts.input_tokens, items, parts)
             if facts.ended_seq is not None and all(self._final(item) for item in items):
                 self._compositions[call_id] = composition
             return composition
@@ -212,7 +212,7 @@ class TokenCounter:
             if turns:
                 turn_id = turns[-1]
             window = self.source.context_window(turn_id, thread_id, seq)
-            return _compose(thread_id, None, window, reported, self.items(item_ids), parts)
+            return compose(thread_id, None, window, reported, self.items(item_ids), parts)
 
     def latest_call(self, thread_id: str, seq: int) -> CallFacts | None:
         """The thread's last inference call started at or before ``seq``."""
@@ -267,19 +267,11 @@ class TokenCounter:
         """
         payload = self.source.read_payload(facts.request_ref, cache=False)
         request = payload if isinstance(payload, dict) else {}
-        parts: list[RequestPart] = []
-        instructions = request.get("instructions")
-        if isinstance(instructions, str) and instructions:
-            parts.append(RequestPart(rules.BASE_INSTRUCTIONS, "instructions", count_tokens(instructions)))
         tools = request.get("tools")
         if not isinstance(tools, list) and facts.prepared_prompt_ref is not None:
             prepared = self._prepared_prompt(facts)  # schema 3 records the tools there too
             tools = prepared.get("tools") if prepared is not None else None
-        for definition in tools if isinstance(tools, list) else ():
-            if isinstance(definition, dict):
-                category = rules.MCP_TOOLS if rules.is_mcp_tool(definition) else rules.BUILTIN_TOOLS
-                parts.append(RequestPart(category, rules.tool_label(definition), self._definition_tokens(definition)))
-        self._parts[facts.call_id] = tuple(parts)
+        self._parts[facts.call_id] = request_parts(request.get("instructions"), tools, self._definitions)
         inputs = request.get("input")
         aligned: list[Any] | None = None
         if isinstance(inputs, list):
@@ -309,13 +301,6 @@ class TokenCounter:
             return None
         return value if isinstance(value, dict) else None
 
-    def _definition_tokens(self, definition: Mapping[str, Any]) -> int:
-        text = rules.compact_json(definition)
-        tokens = self._definitions.get(text)
-        if tokens is None:
-            tokens = self._definitions[text] = count_tokens(text)
-        return tokens
-
     # ----- items ----------------------------------------------------------------------------
     def _count_first_sent(self, facts: CallFacts, inputs: list[Any] | None) -> dict[str, ItemTokens]:
         """Count every item this call sent first, from its raw request entries (``inputs``, aligned)."""
@@ -331,7 +316,7 @@ class TokenCounter:
                 continue
             raw = inputs[position] if inputs is not None else None
             content = rules.content_from_raw(raw) if isinstance(raw, dict) else self._fallback_content(item)
-            base = position == 0 and self._is_base(item, content)
+            base = position == 0 and is_base_instructions(item, content)
             counted[item_id] = self._measure(item, content, base)
             self._store(counted[item_id])
         return counted
@@ -357,67 +342,8 @@ class TokenCounter:
                         return rules.content_from_raw(raw)
         return rules.content_from_parts(item.parts)
 
-    def _is_base(self, item: ItemFacts, content: rules.Content) -> bool:
-        """The first item of a request, a developer message of plain prose: Codex's base instructions."""
-        if item.role not in ("developer", "system") or item.kind != "message" or item.is_agent_message:
-            return False
-        texts = [piece.text for piece in content.pieces if piece.text]
-        return bool(texts) and rules.looks_like_base_instructions(texts[0])
-
     def _measure(self, item: ItemFacts, content: rules.Content, base: bool) -> ItemTokens:
-        if item.kind == "compaction_marker":
-            return ItemTokens(item.item_id, rules.COMPACTION_SUMMARIES, 0, 0)
-        categories = rules.piece_categories(
-            role=item.role,
-            channel=item.channel,
-            kind=item.kind,
-            is_agent_message=item.is_agent_message,
-            content=content,
-            base=base,
-        )
-        per_category: dict[str, int] = {}
-        estimated = unknown = False
-        encrypted = any(piece.encrypted for piece in content.pieces)
-        # Encrypted reasoning: its readable summary is not what the model re-reads; the estimate stands for it.
-        sealed_reasoning = item.kind == "reasoning" and encrypted
-        reasoning_estimate = self._reasoning_estimate(item) if sealed_reasoning else None
-        for piece, category in zip(content.pieces, categories, strict=False):
-            if piece.text is not None:
-                if sealed_reasoning:
-                    continue
-                tokens = count_tokens(piece.text)
-            elif piece.encrypted and reasoning_estimate is not None:
-                tokens = reasoning_estimate
-                estimated = True
-            else:
-                tokens = 0
-                unknown = True
-            per_category[category] = per_category.get(category, 0) + tokens
-        if not per_category:
-            per_category[categories[0]] = 0
-        main = max(per_category, key=lambda name: (per_category[name], -list(per_category).index(name)))
-        tool = content.tool_name
-        if item.call_id is not None:
-            key = (item.thread_id, item.call_id)
-            if tool is not None:
-                self._tool_names[key] = tool
-            elif item.kind in ("function_call_output", "custom_tool_call_output"):
-                tool = self._tool_names.get(key)
-        framing = rules.FRAMING_TOKENS
-        split = tuple(per_category.items()) if len(per_category) > 1 else ()
-        if sealed_reasoning and reasoning_estimate is None:
-            unknown = True
-        return ItemTokens(
-            item_id=item.item_id,
-            category=main,
-            tokens=sum(per_category.values()) + framing,
-            framing=framing,
-            estimated=estimated,
-            unknown=unknown,
-            exact=content.exact and not estimated and not unknown,
-            tool=tool,
-            split=split,
-        )
+        return measure_item(item, content, base=base, estimate=self._reasoning_estimate, tool_names=self._tool_names)
 
     def _reasoning_estimate(self, item: ItemFacts) -> int | None:
         """The producing call's reported reasoning tokens, shared among its reasoning items."""
@@ -445,3 +371,95 @@ class TokenCounter:
             if producer is None or producer.ended_seq is None:
                 return
         self._items[tokens.item_id] = tokens
+
+
+def measure_item(
+    item: ItemFacts,
+    content: rules.Content,
+    *,
+    base: bool,
+    estimate: Callable[[ItemFacts], int | None],
+    tool_names: dict[tuple[str, str], str],
+) -> ItemTokens:
+    """An item's tokens by the framing rule (``rules``); ``estimate`` gives encrypted reasoning's estimate.
+
+    ``tool_names`` maps (thread, call id) to a tool call's name: filled by calls, read by their outputs.
+    """
+    if item.kind == "compaction_marker":
+        return ItemTokens(item.item_id, rules.COMPACTION_SUMMARIES, 0, 0)
+    categories = rules.piece_categories(
+        role=item.role,
+        channel=item.channel,
+        kind=item.kind,
+        is_agent_message=item.is_agent_message,
+        content=content,
+        base=base,
+    )
+    per_category: dict[str, int] = {}
+    estimated = unknown = False
+    encrypted = any(piece.encrypted for piece in content.pieces)
+    # Encrypted reasoning: its readable summary is not what the model re-reads; the estimate stands for it.
+    sealed_reasoning = item.kind == "reasoning" and encrypted
+    reasoning_estimate = estimate(item) if sealed_reasoning else None
+    for piece, category in zip(content.pieces, categories, strict=False):
+        if piece.text is not None:
+            if sealed_reasoning:
+                continue
+            tokens = count_tokens(piece.text)
+        elif piece.encrypted and reasoning_estimate is not None:
+            tokens = reasoning_estimate
+            estimated = True
+        else:
+            tokens = 0
+            unknown = True
+        per_category[category] = per_category.get(category, 0) + tokens
+    if not per_category:
+        per_category[categories[0]] = 0
+    main = max(per_category, key=lambda name: (per_category[name], -list(per_category).index(name)))
+    tool = content.tool_name
+    if item.call_id is not None:
+        key = (item.thread_id, item.call_id)
+        if tool is not None:
+            tool_names[key] = tool
+        elif item.kind in ("function_call_output", "custom_tool_call_output"):
+            tool = tool_names.get(key)
+    framing = rules.FRAMING_TOKENS
+    split = tuple(per_category.items()) if len(per_category) > 1 else ()
+    if sealed_reasoning and reasoning_estimate is None:
+        unknown = True
+    return ItemTokens(
+        item_id=item.item_id,
+        category=main,
+        tokens=sum(per_category.values()) + framing,
+        framing=framing,
+        estimated=estimated,
+        unknown=unknown,
+        exact=content.exact and not estimated and not unknown,
+        tool=tool,
+        split=split,
+    )
+
+
+def is_base_instructions(item: ItemFacts, content: rules.Content) -> bool:
+    """For the first item of a request: a developer message of plain prose is Codex's base instructions."""
+    if item.role not in ("developer", "system") or item.kind != "message" or item.is_agent_message:
+        return False
+    texts = [piece.text for piece in content.pieces if piece.text]
+    return bool(texts) and rules.looks_like_base_instructions(texts[0])
+
+
+def request_parts(instructions: Any, tools: Any, cache: dict[str, int]) -> tuple[RequestPart, ...]:
+    """A request's ``instructions`` and tool definitions (compact JSON, counted once per distinct text)."""
+    parts: list[RequestPart] = []
+    if isinstance(instructions, str) and instructions:
+        parts.append(RequestPart(rules.BASE_INSTRUCTIONS, "instructions", count_tokens(instructions)))
+    for definition in tools if isinstance(tools, list) else ():
+        if not isinstance(definition, dict):
+            continue
+        text = rules.compact_json(definition)
+        tokens = cache.get(text)
+        if tokens is None:
+            tokens = cache[text] = count_tokens(text)
+        category = rules.MCP_TOOLS if rules.is_mcp_tool(definition) else rules.BUILTIN_TOOLS
+        parts.append(RequestPart(category, rules.tool_label(definition), tokens))
+    return tuple(parts)
