@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from trace_viewer.bundle.event_log import parse_json_bytes
+from trace_viewer.reducer.prepared import assemble
 from trace_viewer.tokens import rules
 from trace_viewer.tokens.encoding import ENCODING, count_tokens
 from trace_viewer.tokens.source import CallFacts, ItemFacts, StateSource
@@ -286,17 +288,14 @@ class TokenCounter:
         fragments = self.source.read_payload(ref)
         if not isinstance(fragments, list) or not all(isinstance(f, str) for f in fragments):
             return None
-        pieces = [fragments[0]] if fragments else []
-        for index, part_ref in enumerate((ref or {}).get("parts") or ()):
-            body = self.source.read_payload(part_ref if isinstance(part_ref, dict) else None)
-            if body is None or index + 1 >= len(fragments):
-                return None
-            pieces.append(rules.compact_json(body))
-            pieces.append(fragments[index + 1])
+        parts = (ref or {}).get("parts") or ()
+        if len(fragments) != len(parts) + 1:
+            return None
+        bodies = [self.source.read_payload(part if isinstance(part, dict) else None) for part in parts]
+        if any(body is None for body in bodies):
+            return None
         try:
-            import orjson
-
-            value = orjson.loads("".join(pieces))
+            value = parse_json_bytes(assemble(fragments, [rules.compact_json(b) for b in bodies]).encode("utf-8"))
         except ValueError:
             return None
         return value if isinstance(value, dict) else None
