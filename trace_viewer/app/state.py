@@ -71,7 +71,6 @@ class ViewState:
     position: int = 0
     thread_id: str | None = None
     revision: int = -1  # the session's revision this view was computed for
-    loading: float | None = None  # progress of the initial load, None once loaded
     drawer: str | None = None
     diff: bool = False
     show_replaced: bool = False

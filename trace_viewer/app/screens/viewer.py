@@ -51,7 +51,10 @@ from trace_viewer.session import ReplaySession
 LOAD_SLICE_SECONDS = 0.05
 # The first slice is longer: small bundles load completely before the first frame.
 FIRST_SLICE_SECONDS = 0.2
-REDRAW_SECONDS = 0.25
+# While loading, the panes follow the growing trace this often (each redraw rebuilds the timeline and
+# context: on a large trace, redrawing 4 times a second made the whole load several times slower);
+# the header's progress figure moves after every slice.
+REDRAW_SECONDS = 1.0
 # Following: how much of the UI loop one read may take before the screen gets a chance to draw.
 POLL_BUDGET_S = 0.05
 # An event waiting for its payload file is looked at again this soon (even if nothing seems to change).
@@ -83,6 +86,8 @@ class ViewerScreen(Screen[None]):
     ]
 
     view: reactive[ViewState] = reactive(ViewState, init=False, always_update=False)
+    # Progress of the initial load (None once loaded): only the header shows it, so it is apart from the view.
+    progress: reactive[float | None] = reactive(None, init=False)
 
     def __init__(self, session: ReplaySession, *, follow: bool = False, observed: bool = False) -> None:
         super().__init__()
@@ -101,7 +106,7 @@ class ViewerScreen(Screen[None]):
     # ----- layout -----------------------------------------------------------------
     def compose(self) -> ComposeResult:
         session = self.session
-        yield TraceHeader(session, id="header").data_bind(ViewerScreen.view)
+        yield TraceHeader(session, id="header").data_bind(ViewerScreen.view, ViewerScreen.progress)
         with Horizontal(id="body"):
             yield TimelinePane(session, id="timeline").data_bind(ViewerScreen.view)
             with Vertical(id="right"):
@@ -146,6 +151,7 @@ class ViewerScreen(Screen[None]):
         if not session.follow:
             self._stamp = _disk_stamp(session.path)
         session.load(budget_s=FIRST_SLICE_SECONDS)
+        self.progress = None if session.done else session.progress()
         self.view = self._at_end(self._initial)
         if session.done:
             self._loaded()
@@ -197,7 +203,6 @@ class ViewerScreen(Screen[None]):
             position=position,
             thread_id=root_thread(session, view.thread_id),
             revision=session.revision,
-            loading=None if session.done else session.progress(),
         )
 
     _shown_total = 0
@@ -208,6 +213,7 @@ class ViewerScreen(Screen[None]):
         last = loop.time()
         while not self.session.done:
             self.session.load(budget_s=LOAD_SLICE_SECONDS)
+            self.progress = None if self.session.done else self.session.progress()
             if loop.time() - last >= REDRAW_SECONDS:
                 self.post_message(SessionGrew(done=False))
                 last = loop.time()
@@ -221,6 +227,7 @@ class ViewerScreen(Screen[None]):
 
     def _loaded(self) -> None:
         self.loaded = True
+        self.progress = None
         # Loaded: take the state out of the collector's sight (see gc_policy for why).
         gc_policy.freeze_loaded_state()
         session = self.session

@@ -37,6 +37,7 @@ class TraceHeader(Themed, Static):
     """Two rows. Top: bundle folder, status, models, duration, ids. Bottom: seq, thread, modes, fault."""
 
     view: reactive[ViewState] = reactive(ViewState, init=False, always_update=False)
+    progress: reactive[float | None] = reactive(None, init=False)
 
     def __init__(self, session: ReplaySession, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -44,6 +45,9 @@ class TraceHeader(Themed, Static):
 
     def watch_view(self, view: ViewState) -> None:
         self.update(self.text(view))
+
+    def watch_progress(self) -> None:
+        self.update(self.text(self.view))
 
     def text(self, view: ViewState) -> Text:
         session = self.session
@@ -81,8 +85,8 @@ class TraceHeader(Themed, Static):
         for flag in view.flags(at_end=position >= session.total):
             bottom.append("  ")
             bottom.append(f"[{safe_line(flag)}]", palette["summary"])
-        if view.loading is not None:
-            bottom.append(f"  loading {view.loading * 100:.0f}%", palette["status-running"])
+        if self.progress is not None:
+            bottom.append(f"  loading {self.progress * 100:.0f}%", palette["status-running"])
         fault = session.fault
         if fault is not None:
             bottom.append("  ✗ ", palette["fault"])
