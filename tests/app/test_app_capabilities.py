@@ -294,3 +294,28 @@ async def test_the_screenshot_command_writes_an_svg_and_says_where(tmp_path: Pat
         written = list(tmp_path.glob("*.svg"))
         assert len(written) == 1 and "<svg" in written[0].read_text()[:500]
         assert any(str(written[0]) in str(note.message) for note in app._notifications)
+
+
+# The usage pane in tokens (tokens' view-model) and the diff's token delta.
+async def test_usage_pane_shows_the_context_in_tokens_with_free_space_and_the_trace_total() -> None:
+    app = TraceViewerApp(sample("compaction_remote_midturn"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        await pilot.press("u")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "tokens of" in text and "free" in text  # headline: used of the window, free
+        assert "░" in text  # free space is the last stretch of the bar
+        assert "trace 3 model calls" in text and "provider:" in text
+        assert "tok" in text.split("context/call", 1)[1].splitlines()[0]
+
+
+async def test_the_diff_header_says_how_many_tokens_moved() -> None:
+    app = TraceViewerApp(sample("tools_multiturn_appserver"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        screen = viewer(app)
+        screen.goto(screen.session.seqs_of("inference_started")[1])
+        await pilot.press("d")
+        header = screen.context.blocks[0].text
+        assert header.startswith("Diff since model call") and "tokens (+" in header and "dropped)" in header

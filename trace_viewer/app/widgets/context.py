@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from rich.console import RenderableType
@@ -17,9 +18,10 @@ from trace_viewer.app.messages import ShowToolCall
 from trace_viewer.app.render import item_rows_estimate, render_item, safe, safe_line
 from trace_viewer.app.state import ViewState
 from trace_viewer.app.tool_detail import tool_call_of_item
-from trace_viewer.app.views import Block, build_context, tool_title
+from trace_viewer.app.views import Block, build_context, previous_call, tool_title
 from trace_viewer.app.widgets.lines import BlockList, with_gutter
 from trace_viewer.session import ReplaySession
+from trace_viewer.tokens.view import SessionTokens
 
 _TOOL_ITEM_KINDS = ("function_call", "custom_tool_call", "function_call_output", "custom_tool_call_output")
 
@@ -51,9 +53,10 @@ class ContextPane(BlockList[Block]):
             super().__init__()
             self.key = key
 
-    def __init__(self, session: ReplaySession, *, id: str | None = None) -> None:
+    def __init__(self, session: ReplaySession, tokens: SessionTokens | None = None, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.session = session
+        self.tokens = tokens
         self.position = 0
         self.provenance = False
         self.highlight: str | None = None
@@ -69,6 +72,8 @@ class ContextPane(BlockList[Block]):
             blocks: list[Block] = []
         else:
             blocks = build_context(session, view.thread_id, view.position, view.context_options())
+            if view.diff and blocks and blocks[0].key == "diff":
+                blocks[0] = self._with_token_delta(blocks[0], view.thread_id, view.position)
         style_changed = (old.provenance, old.highlight) != (view.provenance, view.highlight)
         self.provenance = view.provenance
         self.highlight = view.highlight
@@ -79,6 +84,18 @@ class ContextPane(BlockList[Block]):
         self.focus_item = view.focus_item
         if view.focus_item is not None:
             self.select_item(view.focus_item)
+
+    def _with_token_delta(self, header: Block, thread_id: str, position: int) -> Block:
+        """The diff's header with the token delta since the baseline call (tokens' view-model)."""
+        call = previous_call(self.session, thread_id, position)
+        if self.tokens is None or call is None:
+            return header
+        try:
+            now = self.tokens.usage_at(thread_id, position, count_all=False).composition
+            delta = self.tokens.delta(call["inference_call_id"], now)
+        except Exception:  # noqa: BLE001 - no tokenizer (or an unreadable payload): the diff stands without it
+            return header
+        return replace(header, text=f"{header.text} · {delta.text}")
 
     def update_view(
         self, session: ReplaySession, position: int, blocks: list[Block], *, follow_end: bool, top: bool = False
