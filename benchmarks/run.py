@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import app_bench, follow_bench, tokens_bench
+from benchmarks import app_bench, follow_bench, pty_bench, tokens_bench
 from benchmarks.data import LARGE_ENV, corpus_dir, describe, large_source, materialise_large, prefix_bundles
 from benchmarks.procs import REPO_ROOT, use_bytecode_cache
 from benchmarks.reduce_bench import ReduceRow, ReduceRunner, ours_ready, resolve_codex
 from benchmarks.table import Row, fmt_mb, fmt_s, git_revision, machine, render, verdict
 
-SECTIONS = ("reduce", "growth", "app", "follow", "tokens")
+SECTIONS = ("reduce", "growth", "app", "follow", "tokens", "pty")
 # Targets from the performance issue: ours/official time and memory ratios.
 TIME_TARGET = {"long_session": 2.0, "large": 1.0}
 RSS_TARGET = 3.0
@@ -300,12 +300,23 @@ def section_tokens(suite: Suite) -> None:
     suite.raw["tokens"] = raw
 
 
+def section_pty(suite: Suite) -> None:
+    print("[bench] viewer in a pty", file=sys.stderr)
+    found = biggest_bundle(suite, "pty")
+    bundle, name = found if found is not None else (None, "")
+    rows, raw, notes = pty_bench.run(bundle, name, suite.workdir)
+    suite.rows.extend(rows)
+    suite.notes.extend(notes)
+    suite.raw["pty"] = raw
+
+
 SECTION_RUNNERS = {
     "reduce": section_reduce,
     "growth": section_growth,
     "app": section_app,
     "follow": section_follow,
     "tokens": section_tokens,
+    "pty": section_pty,
 }
 
 
