@@ -50,8 +50,10 @@ from trace_viewer.tokens.view import SessionTokens
 
 # How long one slice of progressive loading may hold the UI before it redraws.
 LOAD_SLICE_SECONDS = 0.05
+# Loading goes on this long after the first slice, once the first frame is drawn.
+FIRST_FRAME_S = 0.05
 # The first slice is longer: small bundles load completely before the first frame.
-FIRST_SLICE_SECONDS = 0.2
+FIRST_SLICE_SECONDS = 0.1
 # While loading, the panes follow the growing trace this often (each redraw rebuilds the timeline and
 # context: on a large trace, redrawing 4 times a second made the whole load several times slower);
 # the header's progress figure moves after every slice.
@@ -162,7 +164,8 @@ class ViewerScreen(Screen[None]):
         if session.done:
             self._loaded()
         else:
-            self.run_worker(self._load_rest(), exclusive=True, group="load")
+            # After the first frame is on the terminal: the loading slices would otherwise delay it.
+            self.call_after_refresh(self.run_worker, self._load_rest(), exclusive=True, group="load")
         self.watch(self.app, "theme", self._theme_changed, init=False)
         for warning in session.warnings:
             self.notify(safe_line(warning), severity="warning", timeout=10, markup=False)
@@ -215,6 +218,8 @@ class ViewerScreen(Screen[None]):
 
     async def _load_rest(self) -> None:
         """Progressive loading: a usable screen first, the rest in slices between frames."""
+        # Let the bound panes take their first view and the first frame reach the terminal.
+        await asyncio.sleep(FIRST_FRAME_S)
         loop = asyncio.get_running_loop()
         last = loop.time()
         while not self.session.done:
