@@ -62,8 +62,6 @@ REDRAW_SECONDS = 1.0
 POLL_BUDGET_S = 0.05
 # An event waiting for its payload file is looked at again this soon (even if nothing seems to change).
 PAYLOAD_RETRY_S = 0.05
-# Traces with more events than this are token-counted in a thread when the usage pane opens.
-WARM_IN_THREAD_ABOVE = 2000
 # A torn last line is "pending" while writes arrive; after this long without one it is shown as cut off.
 QUIET_S = 5.0
 
@@ -109,7 +107,6 @@ class ViewerScreen(Screen[None]):
         self._stamp: tuple[object, ...] | None = None  # the bundle on disk when opened offline
         # Token counts for the usage pane and the diff (tokens' view-model); counted on first use.
         self.tokens: SessionTokens | None = SessionTokens(session)
-        self._tokens_warm = False
 
     # ----- layout -----------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -472,41 +469,7 @@ class ViewerScreen(Screen[None]):
     def action_toggle_drawer(self, name: str) -> None:
         self.view = replace(self.view, drawer=None if self.view.drawer == name else name, note=None)
         if self.view.drawer == "usage":
-            self._warm_tokens()
-
-    def _warm_tokens(self) -> None:
-        """Count every call of the trace in a thread, once (the pane shows what is counted meanwhile).
-
-        Only on a loaded bundle that is not growing: the counter reads the state, which following mutates.
-        A small trace is counted on the spot instead.
-        """
-        pane = self.query_one(UsagePane)
-        if self._tokens_warm or self.tokens is None or not self.loaded or self.following:
-            pane.count_all = True
-            pane.redraw()
-            return
-        self._tokens_warm = True
-        if self.session.total < WARM_IN_THREAD_ABOVE:
-            pane.count_all = True
-            pane.redraw()
-            return
-        pane.count_all = False
-        self.run_worker(self._warm_in_thread, thread=True, group="tokens", exclusive=True)
-
-    def _warm_in_thread(self) -> None:
-        tokens = self.tokens
-        if tokens is None:
-            return
-        try:
-            tokens.warm()
-        except Exception as error:  # noqa: BLE001 - the tokenizer or a payload: the pane falls back and says why
-            self.app.call_from_thread(self.notify, safe_line(f"Token counting stopped: {error}"), markup=False)
-        self.app.call_from_thread(self._tokens_warmed)
-
-    def _tokens_warmed(self) -> None:
-        pane = self.query_one(UsagePane)
-        pane.count_all = True
-        pane.redraw()
+            self.query_one(UsagePane).opened(loaded=self.loaded, growing=self.following)
 
     def action_timeline_width(self, direction: int) -> None:
         self.view = replace(self.view, timeline=next_width(self.view.timeline, direction))

@@ -23,6 +23,8 @@ from trace_viewer.tokens.view import FREE, SessionTokens, UsageView
 
 # Legend rows shown (the largest categories first); the rest are summed into one row.
 LEGEND_ROWS = 6
+# Traces with more events than this are token-counted in a thread when the pane first opens.
+WARM_IN_THREAD_ABOVE = 2000
 
 
 class UsagePane(Themed, Static):
@@ -34,6 +36,7 @@ class UsagePane(Themed, Static):
         self.tokens = tokens
         # Counting every call is left to a worker on big traces: until it ran, uncounted points are gaps.
         self.count_all = True
+        self._warmed = False
 
     def watch_view(self, view: ViewState) -> None:
         if view.drawer == "usage":
@@ -44,6 +47,34 @@ class UsagePane(Themed, Static):
             self.update(self.text(self.view))
 
     def on_resize(self) -> None:
+        self.redraw()
+
+    def opened(self, *, loaded: bool, growing: bool) -> None:
+        """The pane was opened: count every call of a large trace in a thread, once.
+
+        Only on a loaded bundle that is not growing (the counter reads the state, which following
+        mutates); a small or growing trace is counted on the spot.
+        """
+        if self._warmed or self.tokens is None or not loaded or growing:
+            self.count_all = True
+        elif self.session.total < WARM_IN_THREAD_ABOVE:
+            self._warmed = self.count_all = True
+        else:
+            self._warmed, self.count_all = True, False
+            self.run_worker(self._warm, thread=True, group="tokens", exclusive=True)
+        self.redraw()
+
+    def _warm(self) -> None:
+        tokens = self.tokens
+        if tokens is not None:
+            try:
+                tokens.warm()
+            except Exception as error:  # noqa: BLE001 - the tokenizer or a payload: the pane falls back and says why
+                self.app.call_from_thread(self.notify, safe_line(f"Token counting stopped: {error}"), markup=False)
+        self.app.call_from_thread(self._warmed_up)
+
+    def _warmed_up(self) -> None:
+        self.count_all = True
         self.redraw()
 
     def text(self, view: ViewState) -> Text:
