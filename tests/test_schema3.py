@@ -503,7 +503,7 @@ def test_a_missing_shard_is_a_fault_naming_it(tmp_path: Path) -> None:
 def test_a_missing_record_is_a_fault_naming_payload_and_shard(tmp_path: Path) -> None:
     bundle = tmp_path / "bundle"
     shutil.copytree(SAMPLES / "schema3_exec_basic", bundle)
-    reader = ShardReader(bundle / "payloads")
+    reader = ShardReader(bundle)
     kept = [shard_record(record_id, reader.read(record_id, 1)) for record_id in reader.record_ids(1)]
     kept = [
         record for record, record_id in zip(kept, reader.record_ids(1), strict=True) if record_id != "raw_payload:5"

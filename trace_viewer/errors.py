@@ -57,10 +57,12 @@ class Fault:
 
     def location(self) -> str:
         if self.after_log:
-            where = [f"payload {self.payload_id}" + (f" ({self.payload_path})" if self.payload_path else "")]
+            where = []
+            if self.payload_id is not None:
+                where.append(f"payload {self.payload_id}" + (f" ({self.payload_path})" if self.payload_path else ""))
             if self.line is not None:
                 where.append(f"referenced at line {self.line}" + (f", seq {self.seq}" if self.seq is not None else ""))
-            return f"{self.file} end-of-log check, " + " ".join(where)
+            return f"{self.file} end-of-log check" + (", " + " ".join(where) if where else "")
         parts = [self.file]
         if self.line is not None:
             parts.append(f"line {self.line}")

@@ -14,6 +14,18 @@ in pieces; the directory can appear late and the manifest after a delay.
 ``late_payloads`` (not something Codex does) finishes some payload files only
 *after* the line that references them, to exercise the reader's brief retry.
 
+Schema 3 bundles (0.171.0) are re-encoded the way that writer works (seen with
+strace): payload records go into ``payloads/000001.zst``, ... through one zstd
+compressor per shard, each record compressed and flushed as its own block in one
+``write()`` *before* the line citing it; the open shard stays an unfinished frame;
+a record that would take the shard past ``shard_bytes`` (8 MiB in Codex, small in
+tests) starts the next shard after the old one is finished (its final 7-byte
+write); the last shard is finished right before the ``recording_completed`` line,
+and stays unfinished when the source has none (a killed run) or writing stops.
+When the shard numbers differ from the source's (another ``shard_bytes``), lines
+are re-serialised with the new numbers. ``split_records`` (not Codex) writes some
+records' blocks in two pieces, so a reader may see half a block.
+
 Run it by hand to feed a viewer::
 
     python tests/follow/writer.py SOURCE_BUNDLE DEST_DIR [--seed N] [--event-delay 0.2]
@@ -26,12 +38,19 @@ import json
 import os
 import random
 import shutil
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import zstandard
+
+# Codex 0.171.0 starts a new shard when a record would take the current one past this.
+CODEX_SHARD_BYTES = 8 << 20
+_RECORD_HEADER = struct.Struct("<HQ")
 
 
 @dataclass(slots=True)
@@ -53,6 +72,10 @@ class WriterOptions:
     late_payloads: float = 0.0
     # How long such a payload lags behind its line, in seconds.
     late_payload_lag: float = 0.05
+    # Schema 3: rotate to a new shard when a record would take the current one past this.
+    shard_bytes: int = CODEX_SHARD_BYTES
+    # Schema 3: chance that a record's block is written in two pieces (a reader sees half a block).
+    split_records: float = 0.0
 
 
 def _payload_refs(value: Any) -> Iterator[dict[str, Any]]:
@@ -100,6 +123,133 @@ class _Pieces:
             self.stop.wait(self.rng.uniform(0, ceiling))
 
 
+def shard_record(record_id: str, body: bytes) -> bytes:
+    """One shard record: u16 LE id length, u64 LE body length, id, body."""
+    encoded = record_id.encode("utf-8")
+    return _RECORD_HEADER.pack(len(encoded), len(body)) + encoded + body
+
+
+def read_shard_records(path: Path) -> list[tuple[str, bytes]]:
+    """The records of a (finished or unfinished) shard file, in file order; a cut record is left out."""
+    data = zstandard.ZstdDecompressor().decompressobj().decompress(path.read_bytes())
+    records: list[tuple[str, bytes]] = []
+    offset = 0
+    while len(data) - offset >= _RECORD_HEADER.size:
+        id_length, body_length = _RECORD_HEADER.unpack_from(data, offset)
+        start = offset + _RECORD_HEADER.size + id_length
+        if start + body_length > len(data):
+            break
+        records.append((data[offset + _RECORD_HEADER.size : start].decode("utf-8"), data[start : start + body_length]))
+        offset = start + body_length
+    return records
+
+
+class ShardWriter:
+    """Writes payload records into ``payloads/NNNNNN.zst`` as Codex 0.171.0 does (see the module doc)."""
+
+    def __init__(self, payloads: Path, *, shard_bytes: int = CODEX_SHARD_BYTES, pieces: _Pieces | None = None) -> None:
+        self.payloads = payloads
+        self.shard_bytes = shard_bytes
+        self.pieces = pieces
+        self.number = 0  # the open shard (0: none yet)
+        self.size = 0  # uncompressed bytes in the open shard
+        self._fd: int | None = None
+        self._compressor: Any = None
+
+    def add(self, record_id: str, body: bytes, *, split: bool = False) -> int:
+        """Write one record (one block, one ``write()``); returns the shard it went to."""
+        record = shard_record(record_id, body)
+        if self._fd is not None and self.size and self.size + len(record) > self.shard_bytes:
+            self.finish()
+        if self._fd is None:
+            self.number += 1
+            self.size = 0
+            self._fd = os.open(self.payloads / f"{self.number:06d}.zst", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            self._compressor = zstandard.ZstdCompressor(write_checksum=True).compressobj()
+        block = self._compressor.compress(record) + self._compressor.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+        if split and self.pieces is not None and len(block) > 1:
+            cut = len(block) // 2
+            self._write(block[:cut])
+            self.pieces.pause(self.pieces.options.chunk_delay)
+            self._write(block[cut:])
+        else:
+            self._write(block)
+        self.size += len(record)
+        return self.number
+
+    def finish(self) -> None:
+        """Finish the open shard's frame (the final write: last block and checksum) and close it."""
+        if self._fd is None:
+            return
+        self._write(self._compressor.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
+        self.close()
+
+    def close(self) -> None:
+        """Close the open shard; unless it was finished, its frame stays unfinished (a killed writer)."""
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd = None
+        self._compressor = None
+
+    def _write(self, data: bytes) -> None:
+        assert self._fd is not None
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+
+
+def _shard_refs(value: Any) -> Iterator[dict[str, Any]]:
+    """Every schema 3 payload reference inside an event (a prepared prompt's parts included)."""
+    if isinstance(value, dict):
+        if isinstance(value.get("raw_payload_id"), str) and "shard" in value:
+            yield value
+        for inner in value.values():
+            yield from _shard_refs(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _shard_refs(inner)
+
+
+class _Schema3Payloads:
+    """The source bundle's records, written to the destination's shards as lines cite them."""
+
+    def __init__(self, source: Path, dest: Path, options: WriterOptions, pieces: _Pieces, rng: random.Random) -> None:
+        self.options = options
+        self.rng = rng
+        self.records: dict[str, tuple[int, bytes]] = {}  # id -> (position in the source, body)
+        for path in sorted((source / "payloads").glob("*.zst")):
+            for record_id, body in read_shard_records(path):
+                self.records.setdefault(record_id, (len(self.records), body))
+        self.writer = ShardWriter(dest / "payloads", shard_bytes=options.shard_bytes, pieces=pieces)
+        self.placed: dict[str, int] = {}  # id -> shard number in the destination
+
+    def before_line(self, line: bytes, event: Any) -> bytes:
+        """Write the records the line cites (in the source's order); the line, renumbered if needed."""
+        payload = event.get("payload") if isinstance(event, dict) else None
+        if isinstance(payload, dict) and payload.get("type") == "recording_completed":
+            self.finish()  # Codex finishes its shard before writing the last line
+        refs = list(_shard_refs(event))
+        new = {ref["raw_payload_id"] for ref in refs if ref["raw_payload_id"] not in self.placed}
+        for record_id in sorted((rid for rid in new if rid in self.records), key=lambda rid: self.records[rid][0]):
+            split = self.options.split_records > 0 and self.rng.random() < self.options.split_records
+            self.placed[record_id] = self.writer.add(record_id, self.records[record_id][1], split=split)
+        changed = False
+        for ref in refs:
+            number = self.placed.get(ref["raw_payload_id"])
+            if number is not None and ref["shard"] != number:
+                ref["shard"] = number
+                changed = True
+        if not changed:
+            return line
+        return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+
+    def finish(self) -> None:
+        for record_id, (_, body) in sorted(self.records.items(), key=lambda item: item[1][0]):
+            if record_id not in self.placed:  # not cited by any line (Codex has none): still stored
+                self.placed[record_id] = self.writer.add(record_id, body)
+        self.writer.finish()
+
+
 def _write_file(pieces: _Pieces, path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
@@ -141,6 +291,8 @@ def write_bundle(
     written_payloads: set[str] = set()
     late: list[tuple[float, str]] = []
     count = 0
+    manifest = json.loads((source / "manifest.json").read_bytes())
+    sharded = _Schema3Payloads(source, dest, options, pieces, rng) if manifest.get("schema_version", 0) >= 3 else None
     log = os.open(dest / "trace.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         for line in lines:
@@ -150,6 +302,8 @@ def write_bundle(
                 event = json.loads(line) if line.strip() else None
             except ValueError:
                 event = None  # a broken line of a broken bundle: written as it is
+            if sharded is not None:
+                line = sharded.before_line(line, event)
             for ref in _payload_refs(event):
                 path = ref["path"]
                 if path in written_payloads or not (source / path).is_file():
@@ -174,6 +328,10 @@ def write_bundle(
             _write_file(pieces, dest / path, (source / path).read_bytes())
     finally:
         os.close(log)
+        if sharded is not None:
+            sharded.writer.close()  # no `recording_completed` (or stopped): the last frame stays unfinished
+    if sharded is not None:
+        return count
     # Payload files no event references (none in Codex's own bundles) are copied last.
     for payload in sorted((source / "payloads").glob("*")):
         relative = f"payloads/{payload.name}"
@@ -244,6 +402,7 @@ def main() -> None:
     parser.add_argument("--start-delay", type=float, default=0.0)
     parser.add_argument("--manifest-delay", type=float, default=0.0)
     parser.add_argument("--late-payloads", type=float, default=0.0)
+    parser.add_argument("--shard-bytes", type=int, default=CODEX_SHARD_BYTES, help="schema 3: rotation size")
     args = parser.parse_args()
     options = WriterOptions(
         seed=args.seed,
@@ -252,6 +411,7 @@ def main() -> None:
         event_delay=args.event_delay,
         chunk_delay=args.chunk_delay,
         late_payloads=args.late_payloads,
+        shard_bytes=args.shard_bytes,
     )
     lines = write_bundle(args.source, args.dest, options)
     print(f"wrote {lines} lines into {args.dest}")

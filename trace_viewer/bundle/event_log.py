@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,7 +175,7 @@ class EventLog:
         """Every complete line written since the last call (see ``iter_new``)."""
         return list(self.iter_new(final))
 
-    def iter_new(self, final: bool = False) -> Iterator[LogEntry]:
+    def iter_new(self, final: bool = False) -> Generator[LogEntry, None, None]:
         """Yield entries for new complete lines, advancing the offset as each is yielded.
 
         Stopping early is safe: lines not yet yielded are read again next time.

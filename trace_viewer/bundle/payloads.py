@@ -9,6 +9,8 @@ complete before the reducer reads it; the inspector shows what the reducer read)
 Schema 3 stores payloads as records in zstd shards instead of files; a reference
 then carries ``shard`` instead of ``path`` and the store reads it through
 ``ShardReader``. Callers ask for a payload by its reference and never learn which.
+A reference whose ``shard`` is null stands for a payload Codex left out (over its
+size limit); reading it is the official fault ``payload omitted by size limit``.
 
 Parsed objects come out of the cache shared: treat them as read-only.
 """
@@ -19,13 +21,14 @@ import os
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, NoReturn
 
 from trace_viewer.bundle._files import describe_os_error, open_regular
 from trace_viewer.bundle.event_log import parse_json_bytes
-from trace_viewer.bundle.shards import ShardFault, ShardReader, shard_file_name, valid_shard_number
+from trace_viewer.bundle.shards import Availability, ShardFault, ShardReader, shard_file_name, valid_shard_number
 from trace_viewer.errors import PayloadError
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -33,6 +36,8 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 # a hostile or corrupt (e.g. sparse) file this big is refused before it is read.
 MAX_PAYLOAD_BYTES = 256 << 20
 _LINK_ESCAPE = "refused payload path that leaves the bundle via a link: "
+# Codex 0.171.0's text for a reference without a shard (the payload was not captured).
+OMITTED = "payload omitted by size limit"
 
 
 class PayloadRefused(PayloadError):
@@ -59,26 +64,45 @@ class PayloadPreview:
 PAYLOADS_DIR = "payloads"
 
 
-def _ref_fields(ref: Any) -> tuple[str, str]:
-    """(payload id, where it is stored): a bundle-relative file, or ``payloads/NNNNNN.zst`` for a shard."""
+class _Where(NamedTuple):
+    """A payload reference, read once: its id and where it is stored (a file, or a shard record)."""
+
+    payload_id: str
+    path: str | None  # bundle-relative file (schemas 1 and 2)
+    shard: int | None  # shard number (schema 3)
+
+    @property
+    def label(self) -> str:
+        """The location for messages: the file, or ``payloads/NNNNNN.zst``."""
+        return self.path if self.path is not None else f"{PAYLOADS_DIR}/{shard_file_name(self.shard or 0)}"
+
+    @property
+    def key(self) -> str | tuple[int, str]:
+        """The cache and ``validated`` key."""
+        return self.path if self.path is not None else (self.shard or 0, self.payload_id)
+
+
+def _where(ref: Any) -> _Where:
+    """Read a reference; ``PayloadRefused``/``PayloadMissing`` when it cannot name a payload."""
     if not isinstance(ref, dict):
         raise PayloadRefused("?", "?", "payload reference is not an object")
     payload_id = ref.get("raw_payload_id")
     payload_id = payload_id if isinstance(payload_id, str) else "?"
-    if "shard" in ref:
-        shard = ref["shard"]
-        if not valid_shard_number(shard):
-            raise PayloadRefused(payload_id, "?", f"payload reference has an invalid shard number: {shard!r}")
-        return payload_id, f"{PAYLOADS_DIR}/{shard_file_name(shard)}"
     path = ref.get("path")
-    if not isinstance(path, str):
-        raise PayloadRefused(payload_id, "?", "payload reference has no path")
-    return payload_id, path
-
-
-def _shard_of(ref: dict[str, Any]) -> int | None:
+    if "shard" not in ref and isinstance(path, str):
+        return _Where(payload_id, path, None)
     shard = ref.get("shard")
-    return shard if valid_shard_number(shard) else None
+    if shard is None:
+        raise PayloadMissing(payload_id, "?", OMITTED)
+    if not valid_shard_number(shard):
+        raise PayloadRefused(payload_id, "?", f"payload reference has an invalid shard number: {shard!r}")
+    return _Where(payload_id, None, shard)
+
+
+def _ref_fields(ref: Any) -> tuple[str, str]:
+    """(payload id, where it is stored): a bundle-relative file, or ``payloads/NNNNNN.zst`` for a shard."""
+    where = _where(ref)
+    return where.payload_id, where.label
 
 
 def safe_relative_parts(path: str) -> list[str] | None:
@@ -123,18 +147,25 @@ class PayloadStore:
         self.cache_entries = cache_entries
         self.cache_bytes = cache_bytes
         self.display_cap = display_cap
-        self._cache: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self._cache: OrderedDict[str | tuple[int, str], tuple[Any, int]] = OrderedDict()
         self._cached_bytes = 0
         self._lock = threading.Lock()
         self._real_dirs: dict[tuple[str, ...], Path] = {}
-        # Paths (or shard record keys) whose whole content parsed as JSON once; the end-of-log check skips them.
-        self.validated: set[str] = set()
-        self.shards = ShardReader(self.root / PAYLOADS_DIR)
+        # Files (paths) and shard records ((shard, id)) whose whole content parsed as JSON once;
+        # the end-of-log check skips them.
+        self.validated: set[str | tuple[int, str]] = set()
+        self.shards = ShardReader(self.root, PAYLOADS_DIR)
 
     # ----- locating -----------------------------------------------------------
     def resolve(self, ref: dict[str, Any]) -> Path:
         """The real file a reference points to, or ``PayloadRefused``. Does not open anything."""
-        payload_id, path = _ref_fields(ref)
+        where = _where(ref)
+        if where.path is None:
+            return self.shards.shard_path(where.shard or 0)
+        return self._resolve(where)
+
+    def _resolve(self, where: _Where) -> Path:
+        payload_id, path = where.payload_id, where.label
         parts = safe_relative_parts(path)
         if parts is None:
             raise PayloadRefused(payload_id, path, f"refused payload path that leaves the bundle: {path}")
@@ -155,27 +186,24 @@ class PayloadStore:
 
     def size(self, ref: dict[str, Any]) -> int:
         """Payload size in bytes (raises ``PayloadMissing`` when absent)."""
-        payload_id, path = _ref_fields(ref)
-        if _shard_of(ref) is not None:
-            return len(self._shard_bytes(ref))
+        where = _where(ref)
+        if where.shard is not None:
+            try:
+                return self.shards.size(where.payload_id, where.shard)
+            except ShardFault as fault:
+                raise _shard_error(where, fault) from None
         try:
-            return self.resolve(ref).stat().st_size
+            return self._resolve(where).stat().st_size
         except OSError as error:
-            raise PayloadMissing(payload_id, path, f"open payload {payload_id}: {describe_os_error(error)}") from None
+            raise PayloadMissing(
+                where.payload_id, where.label, f"open payload {where.payload_id}: {describe_os_error(error)}"
+            ) from None
 
     # ----- reading ------------------------------------------------------------
     def read_bytes(self, ref: dict[str, Any], max_bytes: int | None = None) -> bytes:
         """The payload's bytes (at most ``max_bytes`` of them when given)."""
-        payload_id, path = _ref_fields(ref)
-        if _shard_of(ref) is not None:
-            data = self._shard_bytes(ref)
-            return data if max_bytes is None else data[:max_bytes]
-        target = self.resolve(ref)
-        try:
-            with open_regular(target, nofollow=True) as handle:
-                return _read_capped(handle, payload_id, path) if max_bytes is None else handle.read(max_bytes)
-        except OSError as error:
-            raise PayloadMissing(payload_id, path, f"open payload {payload_id}: {describe_os_error(error)}") from None
+        where = _where(ref)
+        return self._bytes(where, "open payload", max_bytes)
 
     def read_text(self, ref: dict[str, Any], max_bytes: int | None = None) -> str:
         """The file's text; undecodable bytes become U+FFFD."""
@@ -190,54 +218,81 @@ class PayloadStore:
 
     def read(self, ref: dict[str, Any]) -> Any:
         """Parsed JSON (cached). Raises ``PayloadError`` if missing, refused or invalid."""
-        return self._load(ref, "open payload", "parse payload")
+        return self._load(_where(ref), "open payload", "parse payload")
 
     def validate(self, ref: dict[str, Any]) -> None:
         """Check a payload exists and is JSON, with the end-of-log wording of the official reducer."""
-        payload_id, path = _ref_fields(ref)
-        if (f"{path}#{payload_id}" if _shard_of(ref) is not None else path) in self.validated:
-            return
-        self._load(ref, "read payload", "invalid payload", cache=False)
+        where = _where(ref)
+        if where.key not in self.validated:
+            self._load(where, "read payload", "invalid payload", cache=False)
 
-    def _shard_bytes(self, ref: dict[str, Any]) -> bytes:
-        payload_id, path = _ref_fields(ref)
-        shard = _shard_of(ref)
-        assert shard is not None
+    def pending(self, ref: dict[str, Any]) -> bool:
+        """Live mode: is the payload not readable yet, but may become so as the writer goes on?
+
+        A file may still be being written (it must parse); a shard record is always written
+        before the line that cites it, so only a record not yet in an *unfinished* shard (or a
+        shard file not there yet) is worth waiting for. A record missing from a sealed shard,
+        a damaged shard or a refused reference never is: the reducer reports those.
+        """
         try:
-            return self.shards.read(payload_id, shard)
-        except ShardFault as fault:
-            raise PayloadMissing(payload_id, path, fault.reason) from None
+            where = _where(ref)
+        except PayloadError:
+            return False
+        if where.shard is not None:
+            return self.shards.availability(where.payload_id, where.shard) is Availability.PENDING
+        try:
+            self._load(where, "open payload", "parse payload")  # lands in the cache: the reducer's read is free
+        except PayloadRefused:
+            return False
+        except PayloadError:
+            return True
+        return False
 
-    def _load(self, ref: dict[str, Any], open_verb: str, parse_verb: str, *, cache: bool = True) -> Any:
-        payload_id, path = _ref_fields(ref)
-        sharded = _shard_of(ref) is not None
-        key = f"{path}#{payload_id}" if sharded else path
+    def footer_fault(self, refs: Iterable[dict[str, Any]], *, recording_closed: bool) -> str | None:
+        """Schema 3's end-of-log check: the shards of ``refs`` are sealed (all of them once the
+        recording was closed; all but the newest otherwise). The official message, or None."""
+        numbers: list[int] = []
+        for ref in refs:
+            number = ref.get("shard") if isinstance(ref, dict) else None
+            if valid_shard_number(number):
+                numbers.append(number)
+        return self.shards.footer_fault(numbers, recording_closed=recording_closed)
+
+    def _bytes(self, where: _Where, open_verb: str, max_bytes: int | None = None) -> bytes:
+        if where.shard is not None:
+            try:
+                return self.shards.read(where.payload_id, where.shard, max_bytes)
+            except ShardFault as fault:
+                raise _shard_error(where, fault) from None
+        target = self._resolve(where)
+        try:
+            with open_regular(target, nofollow=True) as handle:
+                if max_bytes is not None:
+                    return handle.read(max_bytes)
+                return _read_capped(handle, where.payload_id, where.label)
+        except OSError as error:
+            raise PayloadMissing(
+                where.payload_id, where.label, f"{open_verb} {where.payload_id}: {describe_os_error(error)}"
+            ) from None
+
+    def _load(self, where: _Where, open_verb: str, parse_verb: str, *, cache: bool = True) -> Any:
+        key = where.key
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
                 return hit[0]
-        if sharded:
-            data = self._shard_bytes(ref)
-        else:
-            target = self.resolve(ref)
-            try:
-                with open_regular(target, nofollow=True) as handle:
-                    data = _read_capped(handle, payload_id, path)
-            except OSError as error:
-                raise PayloadMissing(
-                    payload_id, path, f"{open_verb} {payload_id}: {describe_os_error(error)}"
-                ) from None
+        data = self._bytes(where, open_verb)
         try:
             value = parse_json_bytes(data)
         except ValueError as error:
-            raise PayloadInvalid(payload_id, path, f"{parse_verb} {payload_id}: {error}") from None
+            raise PayloadInvalid(where.payload_id, where.label, f"{parse_verb} {where.payload_id}: {error}") from None
         self.validated.add(key)
         if cache:
             self._remember(key, value, len(data))
         return value
 
-    def _remember(self, path: str, value: Any, size: int) -> None:
+    def _remember(self, path: str | tuple[int, str], value: Any, size: int) -> None:
         # Big payloads are not cached: one of them would evict everything useful.
         if size > self.cache_bytes // 4 or self.cache_entries <= 0:
             return
@@ -262,12 +317,17 @@ class PayloadStore:
             self._cached_bytes = 0
 
 
+def _shard_error(where: _Where, fault: ShardFault) -> PayloadError:
+    kind = PayloadMissing if fault.missing else PayloadInvalid
+    return kind(where.payload_id, where.label, fault.reason)
+
+
 class NoPayloads:
     """Stand-in payload source for a bundle whose manifest could not be read."""
 
-    def read(self, ref: dict[str, Any]) -> Any:
+    def read(self, ref: dict[str, Any]) -> NoReturn:
         payload_id, path = _ref_fields(ref)
         raise PayloadMissing(payload_id, path, "bundle could not be opened")
 
     def read_text(self, ref: dict[str, Any]) -> str:
-        return self.read(ref)
+        self.read(ref)

@@ -16,7 +16,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from trace_viewer.bundle import Bundle, EventLog, EventLogError, LogEntry, NoPayloads, PayloadRefused
+from trace_viewer.bundle import Bundle, EventLog, EventLogError, LogEntry, NoPayloads
 from trace_viewer.bundle.event_log import parse_json_bytes
 from trace_viewer.errors import BundleError, PayloadError
 from trace_viewer.reducer import Change, Fault, ReduceError, Reducer
@@ -147,24 +147,23 @@ class Replay:
         return changes
 
     def _payloads_ready(self, entry: LogEntry) -> bool:
-        """Live mode: hold an event until its payloads parse.
+        """Live mode: hold an event while a payload it references may still be being written.
 
         Gives up (lets the reducer report the payload) only once ``payload_wait``
-        seconds have passed *and* ``payload_attempts`` polls have failed.
+        seconds have passed *and* ``payload_attempts`` polls have failed. What waiting
+        cannot cure (a refused path, a damaged shard, a record missing from a sealed
+        shard) is not waited for: the store's ``pending`` says which.
         """
         assert self.bundle is not None
         for ref in _event_refs(entry.event):
-            try:
-                self.bundle.payloads.read(ref)  # lands in the cache, so the reducer's read is free
-            except PayloadRefused:
-                continue  # waiting will not help; the reducer reports it
-            except PayloadError:
-                now = time.monotonic()
-                if self._held_since is None:
-                    self._held_since = now
-                self._held_attempts += 1
-                if now - self._held_since < self.payload_wait or self._held_attempts < self.payload_attempts:
-                    return False
+            if not self.bundle.payloads.pending(ref):
+                continue
+            now = time.monotonic()
+            if self._held_since is None:
+                self._held_since = now
+            self._held_attempts += 1
+            if now - self._held_since < self.payload_wait or self._held_attempts < self.payload_attempts:
+                return False
         return True
 
     def _apply(self, entry: LogEntry) -> Change | None:
@@ -255,6 +254,13 @@ class Replay:
                 if problem is not None:
                     self._record_payload_fault(payload_id, problem)
                     return
+            return
+        # 0.171.0 first checks that the shards were sealed (the newest may be open if not closed).
+        footer = self.bundle.payloads.footer_fault(
+            raw_payloads.values(), recording_closed=self.reducer.recording_completed
+        )
+        if footer is not None:
+            self.reducer.record_fault(Fault(footer, after_log=True))
             return
         problems: dict[str, str] = {}
         for ref in sorted(raw_payloads.values(), key=_shard_order):
