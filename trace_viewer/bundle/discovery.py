@@ -2,8 +2,16 @@
 
 Used by the bundle picker and by ``--follow ROOT``. Listing must stay cheap when
 called repeatedly on a root that is being written to, so the per-bundle scan of
-``trace.jsonl`` (thread count, end status) is incremental and cached by file
-identity: a growing log is only scanned from where the last scan stopped.
+``trace.jsonl`` (thread count, end status, payload references) is incremental and
+cached by file identity: a growing log is only scanned from where the last scan stopped.
+
+``BundleInfo.problem`` is the first thing found wrong without reducing: the manifest,
+a line that cannot be an event (NUL bytes: a sparse or zeroed file), a cut last line
+(once the bundle is no longer being written), a referenced payload file or shard
+that is missing, a shard that is damaged or lacks a referenced record. Shard
+indexes are cached by file identity and size, so a listing decompresses each shard
+once (a live shard again when it grew). Faults that only a reduction finds (a seq
+gap, an inconsistent event) are not looked for here.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -20,6 +28,8 @@ import orjson
 from trace_viewer.bundle._files import open_regular
 from trace_viewer.bundle.event_log import EVENT_LOG_FILE, MAX_LINE_BYTES
 from trace_viewer.bundle.manifest import MANIFEST_FILE, load_manifest
+from trace_viewer.bundle.payloads import PAYLOADS_DIR, safe_relative_parts
+from trace_viewer.bundle.shards import ShardFault, ShardReader, shard_file_name
 from trace_viewer.errors import BundleError
 
 # A bundle not finished and untouched for this long is probably dead (killed writer), not recording.
@@ -29,6 +39,14 @@ _SCAN_CHUNK = 8 << 20
 _THREAD_STARTED = re.compile(rb'"type"\s*:\s*"thread_started"')
 _ROLLOUT_ENDED = re.compile(rb'"type"\s*:\s*"rollout_ended"\s*,\s*"status"\s*:\s*"([a-z_]+)"')
 _RECORDING_COMPLETED = re.compile(rb'"type"\s*:\s*"recording_completed"')
+# Payload references as Codex writes them (compact, keys in this order); a reference written
+# otherwise is simply not checked here.
+_SHARD_REF = re.compile(rb'"raw_payload_id":"([^"\\]+)","kind":\{[^{}]*\},"shard":(\d+)')
+_FILE_REF = re.compile(rb'"raw_payload_id":"([^"\\]+)","kind":\{[^{}]*\},"path":"([^"\\]+)"')
+# More references than this are not checked (the check stays cheap on any log).
+_MAX_CHECKED_REFS = 200_000
+# The last complete line is parsed when it is at most this long.
+_LAST_LINE_PARSED = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +70,8 @@ class BundleInfo:
     torn_tail: bool
     # Why the manifest could not be read, if it could not.
     error: str | None = None
+    # The first problem found without reducing (see the module doc), or None.
+    problem: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -61,15 +81,27 @@ class BundleInfo:
         return self.schema_version == 1 and self.ended_status is not None
 
     @property
+    def recording(self) -> bool:
+        """Not finished and written to recently: probably still being recorded."""
+        return not self.finished and time.time() * 1000 - self.modified_unix_ms < RECENT_SECONDS * 1000
+
+    @property
     def status(self) -> str:
         """A one-word guess for display: completed/failed/aborted, recording, incomplete or broken."""
-        if self.error is not None:
+        if self.error is not None or (self.problem is not None and not self.recording):
             return "broken"
         if self.finished:
             return self.ended_status or "completed"
-        if time.time() * 1000 - self.modified_unix_ms < RECENT_SECONDS * 1000:
+        if self.recording:
             return "recording"
         return self.ended_status or "incomplete"
+
+    @property
+    def first_fault(self) -> str | None:
+        """What makes it broken, for display next to the status (None unless ``status`` is broken)."""
+        if self.status != "broken":
+            return None
+        return self.error or self.problem
 
 
 def is_bundle(path: str | os.PathLike[str]) -> bool:
@@ -91,6 +123,13 @@ class _Scan:
     events: int
     ended_status: str | None
     recording_complete: bool
+    lines: int = 0  # complete lines scanned (blank ones included: line numbers count them)
+    bad_line: int | None = None  # first line that cannot be an event (NUL bytes, longer than the limit)
+    bad_last_line: int | None = None  # the last complete line, if it is not JSON (a crash cuts the last line)
+    # Payload references seen: shard -> record ids, and payload files (bundle-relative paths).
+    shard_refs: dict[int, set[str]] = field(default_factory=dict)
+    file_refs: dict[str, str] = field(default_factory=dict)  # path -> payload id
+    refs: int = 0
 
 
 _scans: dict[str, _Scan] = {}
@@ -122,36 +161,123 @@ def _scan_log(path: Path) -> tuple[_Scan | None, bool, int]:
             previous.events,
             previous.ended_status,
             previous.recording_complete,
+            previous.lines,
+            previous.bad_line,
+            previous.bad_last_line,
+            {number: set(ids) for number, ids in previous.shard_refs.items()},
+            dict(previous.file_refs),
+            previous.refs,
         )
         handle.seek(scan.offset)
         # The unfinished line so far: a bytearray grows in place, so a long line without a newline
         # (a sparse or corrupt file) costs one pass over it, not one copy per chunk.
         carry = bytearray()
-        while True:
+        while scan.bad_line is None:
             chunk = handle.read(_SCAN_CHUNK)
             if not chunk:
                 break
-            cut = chunk.rfind(b"\n") + 1  # only complete lines; a torn tail is re-read next time
-            if not cut:
-                carry += chunk
-                if len(carry) > MAX_LINE_BYTES:
-                    break  # no event is that long: corrupt (e.g. a sparse file); stop instead of rescanning it
-                continue
-            complete = bytes(carry) + chunk[:cut]
-            carry = bytearray(chunk[cut:])
-            end = len(complete)
-            scan.threads += len(_THREAD_STARTED.findall(complete))
-            scan.events += complete.count(b"\n")
-            endings = _ROLLOUT_ENDED.findall(complete)
-            if endings:
-                scan.ended_status = endings[-1].decode("ascii")
-            if _RECORDING_COMPLETED.search(complete):
-                scan.recording_complete = True
-            scan.offset += end
+            nul = chunk.find(b"\x00")
+            if nul >= 0:
+                # No trace event holds a NUL byte (JSON escapes it): a sparse or zeroed file. Stop here.
+                before = chunk[:nul]
+                complete = bytes(carry) + before[: before.rfind(b"\n") + 1]
+                scan.bad_line = scan.lines + complete.count(b"\n") + 1
+                carry = bytearray()
+            else:
+                cut = chunk.rfind(b"\n") + 1  # only complete lines; a torn tail is re-read next time
+                if not cut:
+                    carry += chunk
+                    if len(carry) > MAX_LINE_BYTES:
+                        scan.bad_line = scan.lines + 1  # no event is that long: corrupt; stop rescanning it
+                        carry = bytearray()
+                    continue
+                complete = bytes(carry) + chunk[:cut]
+                carry = bytearray(chunk[cut:])
+            _count(scan, complete)
+            scan.offset += len(complete)
         torn = bool(carry.strip())
         with _scans_lock:
             _scans[key] = scan
         return scan, torn, status.st_size
+
+
+def _count(scan: _Scan, complete: bytes) -> None:
+    """Add the complete lines ``complete`` to the scan's counts and references."""
+    lines = complete.count(b"\n")
+    scan.lines += lines
+    scan.events += lines
+    scan.threads += len(_THREAD_STARTED.findall(complete))
+    endings = _ROLLOUT_ENDED.findall(complete)
+    if endings:
+        scan.ended_status = endings[-1].decode("ascii")
+    if _RECORDING_COMPLETED.search(complete):
+        scan.recording_complete = True
+    last = complete.rstrip(b"\r\n")
+    last = last[last.rfind(b"\n") + 1 :]
+    if last.strip() and len(last) <= _LAST_LINE_PARSED:
+        try:
+            orjson.loads(last)
+            scan.bad_last_line = None
+        except orjson.JSONDecodeError:
+            scan.bad_last_line = scan.lines
+    if scan.refs >= _MAX_CHECKED_REFS:
+        return
+    for record_id, number in _SHARD_REF.findall(complete):
+        scan.shard_refs.setdefault(int(number), set()).add(record_id.decode("utf-8", "replace"))
+        scan.refs += 1
+    for payload_id, file in _FILE_REF.findall(complete):
+        scan.file_refs.setdefault(file.decode("utf-8", "replace"), payload_id.decode("utf-8", "replace"))
+        scan.refs += 1
+
+
+# Shard file (path, device, inode, size, mtime) -> its record ids, or the fault that stops reading it.
+_shard_indexes: dict[tuple[str, int, int, int, int], frozenset[str] | str] = {}
+_MAX_SHARD_INDEXES = 4096
+
+
+def _shard_problem(bundle: Path, number: int, wanted: set[str]) -> str | None:
+    """A referenced record the shard lacks, or what is wrong with the shard (official wording)."""
+    path = bundle / PAYLOADS_DIR / shard_file_name(number)
+    try:
+        status = os.stat(path)
+    except OSError:
+        status = None
+    key = (str(path), status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns) if status else None
+    known = _shard_indexes.get(key) if key else None
+    if known is None:
+        reader = ShardReader(bundle, cache_bytes=0, small_cache_bytes=0)
+        try:
+            known = frozenset(reader.record_ids(number))
+        except ShardFault as fault:
+            known = fault.reason
+        if key is not None:
+            if len(_shard_indexes) >= _MAX_SHARD_INDEXES:
+                _shard_indexes.clear()
+            _shard_indexes[key] = known
+    if isinstance(known, str):
+        return known
+    missing = sorted(wanted - known, key=_id_order)
+    return f"missing payload {missing[0]} in shard {number}" if missing else None
+
+
+def _id_order(payload_id: str) -> tuple[int, str]:
+    number = payload_id.rpartition(":")[2]
+    return (int(number), payload_id) if number.isdigit() else (-1, payload_id)
+
+
+def _payload_problem(bundle: Path, scan: _Scan) -> str | None:
+    """The first referenced payload file or shard record that is not there (cheap checks only)."""
+    for number in sorted(scan.shard_refs):
+        problem = _shard_problem(bundle, number, scan.shard_refs[number])
+        if problem is not None:
+            return problem
+    for file, payload_id in scan.file_refs.items():
+        parts = safe_relative_parts(file)
+        if parts is None:
+            return f"refused payload path that leaves the bundle: {file}"
+        if not os.path.isfile(bundle.joinpath(*parts)):
+            return f"open payload {payload_id}: No such file or directory"
+    return None
 
 
 def _payloads_size(bundle: Path) -> int:
@@ -176,10 +302,10 @@ def bundle_info(path: str | os.PathLike[str]) -> BundleInfo:
     manifest: dict[str, object] = {}
     try:
         manifest = load_manifest(path)
-    except BundleError as problem:
-        error = str(problem)
-    except (OSError, orjson.JSONDecodeError) as problem:  # pragma: no cover - load_manifest wraps these
-        error = str(problem)
+    except BundleError as failure:
+        error = str(failure)
+    except (OSError, orjson.JSONDecodeError) as failure:  # pragma: no cover - load_manifest wraps these
+        error = str(failure)
     log = path / EVENT_LOG_FILE
     scan, torn, log_size = _scan_log(log)
     try:
@@ -194,6 +320,16 @@ def bundle_info(path: str | os.PathLike[str]) -> BundleInfo:
     def number(name: str) -> int | None:
         value = manifest.get(name)
         return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    problem: str | None = None
+    if scan is not None and scan.bad_line is not None:
+        problem = f"trace.jsonl line {scan.bad_line}: not a trace event (NUL bytes, or longer than the line limit)"
+    elif scan is not None and torn and not scan.recording_complete:
+        problem = f"trace.jsonl line {scan.lines + 1}: last line is cut off (no newline at end of log)"
+    elif scan is not None and scan.bad_last_line is not None:
+        problem = f"trace.jsonl line {scan.bad_last_line}: cannot parse line"
+    if problem is None and scan is not None and error is None:
+        problem = _payload_problem(path, scan)
 
     return BundleInfo(
         path=path,
@@ -210,6 +346,7 @@ def bundle_info(path: str | os.PathLike[str]) -> BundleInfo:
         recording_complete=scan.recording_complete if scan else False,
         torn_tail=torn,
         error=error,
+        problem=problem,
     )
 
 
