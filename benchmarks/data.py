@@ -14,6 +14,9 @@ from benchmarks.procs import REPO_ROOT
 DATA_DIR = Path(__file__).resolve().parent / "data"
 LARGE_ARCHIVE = DATA_DIR / "large_trace.tar.xz"
 LARGE_ENV = "TRACE_VIEWER_BENCH_LARGE"
+# The same session recorded with Codex 0.171.0: schema 3, payloads in 16 zstd shards.
+LARGE3_ARCHIVE = DATA_DIR / "large_trace_schema3.tar.xz"
+LARGE3_ENV = "TRACE_VIEWER_BENCH_LARGE3"
 CORPUS_ENV = "TRACE_VIEWER_CORPUS"
 
 _PAYLOAD_PATH = re.compile(rb'"path":"([^"]+)"')
@@ -78,27 +81,30 @@ def corpus_dir(cli_value: str | None) -> Path:
     return (REPO_ROOT / ".." / "shared" / "corpus").resolve()
 
 
-def large_source(cli_value: str | None) -> tuple[Path | None, str]:
-    """Where the large trace is: flag, then env var, then the committed archive, then ../bench_data/large.
+def large_source(
+    cli_value: str | None, *, flag: str = "--large", env: str = LARGE_ENV, archive: Path = LARGE_ARCHIVE
+) -> tuple[Path | None, str]:
+    """Where a large trace is: flag, then env var, then the committed archive, then ../bench_data/large
+    (schema 2 only).
 
     Returns the path (a bundle, a directory holding one, or an archive) and how it was chosen.
     """
     if cli_value:
-        return Path(cli_value), "--large"
-    if os.environ.get(LARGE_ENV):
-        return Path(os.environ[LARGE_ENV]), LARGE_ENV
-    if LARGE_ARCHIVE.is_file():
-        return LARGE_ARCHIVE, "benchmarks/data"
+        return Path(cli_value), flag
+    if os.environ.get(env):
+        return Path(os.environ[env]), env
+    if archive.is_file():
+        return archive, "benchmarks/data"
     fallback = (REPO_ROOT / ".." / "bench_data" / "large").resolve()
-    if fallback.exists():
+    if archive == LARGE_ARCHIVE and fallback.exists():
         return fallback, "../bench_data/large"
     return None, "not found"
 
 
-def materialise_large(source: Path, workdir: Path) -> Path | None:
-    """A bundle directory for ``source``, extracting it under ``workdir`` if it is an archive."""
+def materialise_large(source: Path, workdir: Path, name: str = "large") -> Path | None:
+    """A bundle directory for ``source``, extracting it under ``workdir/name`` if it is an archive."""
     if source.is_file():
-        return extract_archive(source, workdir / "large")
+        return extract_archive(source, workdir / name)
     return find_bundle(source)
 
 

@@ -22,15 +22,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import app_bench, follow_bench, pty_bench, tokens_bench
-from benchmarks.data import LARGE_ENV, corpus_dir, describe, large_source, materialise_large, prefix_bundles
+from benchmarks import app_bench, follow_bench, pty_bench, shards_probe, tokens_bench
+from benchmarks.data import (
+    LARGE3_ARCHIVE,
+    LARGE3_ENV,
+    LARGE_ENV,
+    corpus_dir,
+    describe,
+    large_source,
+    materialise_large,
+    prefix_bundles,
+)
 from benchmarks.procs import REPO_ROOT, use_bytecode_cache
-from benchmarks.reduce_bench import ReduceRow, ReduceRunner, ours_ready, resolve_codex
+from benchmarks.reduce_bench import Official, ReduceRow, ReduceRunner, ours_ready, resolve_codex
 from benchmarks.table import Row, fmt_mb, fmt_s, git_revision, machine, render, verdict
 
-SECTIONS = ("reduce", "growth", "app", "follow", "tokens", "pty")
-# Targets from the performance issue: ours/official time and memory ratios.
-TIME_TARGET = {"long_session": 2.0, "large": 1.0}
+SECTIONS = ("reduce", "reduce3", "growth", "app", "follow", "tokens", "pty")
+# Targets from the performance issues: ours/official time and memory ratios.
+TIME_TARGET = {"long_session": 2.0, "large": 1.0, "large3": 0.6}
+CODEX3_ENV = "CODEX3_BIN"
 RSS_TARGET = 3.0
 
 
@@ -46,6 +56,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--large",
         help=f"large trace: bundle dir, dir holding one, or .tar.xz (env {LARGE_ENV}; "
         "default benchmarks/data/large_trace.tar.xz)",
+    )
+    parser.add_argument(
+        "--large3",
+        help=f"large schema 3 trace (env {LARGE3_ENV}; default benchmarks/data/{LARGE3_ARCHIVE.name})",
+    )
+    parser.add_argument(
+        "--codex3",
+        help=f"Codex 0.171.0 for the schema 3 rows (env {CODEX3_ENV}; default: --codex if it is 0.171)",
     )
     parser.add_argument("--corpus", help="schema 2 corpus holding long_session (default ../shared/corpus)")
     parser.add_argument("--codex", help="codex binary (env CODEX_BIN; default: codex on PATH)")
@@ -176,6 +194,8 @@ class Suite:
     notes: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
     runner: ReduceRunner | None = None
+    runner3: ReduceRunner | None = None
+    large3: Path | None = None
     not_ready: str | None = None
     long_session: Path = Path()
     large: Path | None = None
@@ -211,6 +231,31 @@ def setup(suite: Suite) -> None:
         suite.large = materialise_large(source, suite.workdir)
     if suite.large is None:
         suite.notes.append(f"large trace not found ({how}): pass --large or set {LARGE_ENV}; its rows are skipped")
+    if "reduce3" in args.sections:
+        setup_schema3(suite, official, ours_prefix)
+
+
+def setup_schema3(suite: Suite, official: Official | None, ours_prefix: list[str] | None) -> None:
+    """The schema 3 rows need Codex 0.171.0 (each release refuses the other's schema)."""
+    args = suite.args
+    official3 = (
+        resolve_codex(args.codex3 or os.environ.get(CODEX3_ENV), args.codex_launcher)
+        if (args.codex3 or os.environ.get(CODEX3_ENV))
+        else (official if official is not None and "0.171" in official.version else None)
+    )
+    if official3 is None:
+        suite.notes.append(
+            f"schema 3 rows: Codex 0.171.0 not found (set --codex3 or {CODEX3_ENV}); official columns empty"
+        )
+    elif official3 is not official:
+        suite.notes.append(f"official reducer for schema 3: {official3.version}, {official3.note} ({official3.path})")
+    suite.runner3 = ReduceRunner(official3, suite.workdir, ours_prefix)
+    source, how = large_source(args.large3, flag="--large3", env=LARGE3_ENV, archive=LARGE3_ARCHIVE)
+    if source is not None:
+        print(f"[bench] large schema 3 trace from {how}: {source}", file=sys.stderr)
+        suite.large3 = materialise_large(source, suite.workdir, "large3")
+    if suite.large3 is None:
+        suite.notes.append(f"large schema 3 trace not found ({how}): its rows are skipped")
 
 
 def section_reduce(suite: Suite) -> None:
@@ -231,6 +276,26 @@ def section_reduce(suite: Suite) -> None:
         suite.rows.extend(reduce_rows(result, suite.label(name, bundle), name))
         if name == "large":
             suite.large_row = result
+
+
+def section_reduce3(suite: Suite) -> None:
+    """Reduce the large schema 3 trace against 0.171.0, then where our time goes (in-process)."""
+    if suite.not_ready:
+        suite.rows.append(Row("reduce schema 3", suite.not_ready))
+        return
+    if suite.large3 is None or suite.runner3 is None:
+        suite.rows.append(Row("reduce large schema 3", "skipped (bundle not found)"))
+        return
+    runs = suite.args.large_runs
+    print(f"[bench] reduce large schema 3: {runs} alternating runs each", file=sys.stderr)
+    result = suite.runner3.compare("large3", suite.large3, runs)
+    suite.raw["reduce_large3"] = _raw(result)
+    info = describe(suite.large3)
+    label = f"large schema 3 ({info.events} events, {info.payload_files} shards)"
+    suite.rows.extend(reduce_rows(result, label, "large3"))
+    rows, raw = shards_probe.run(suite.large3)
+    suite.rows.extend(rows)
+    suite.raw["shards_probe"] = raw
 
 
 def section_growth(suite: Suite) -> None:
@@ -312,6 +377,7 @@ def section_pty(suite: Suite) -> None:
 
 SECTION_RUNNERS = {
     "reduce": section_reduce,
+    "reduce3": section_reduce3,
     "growth": section_growth,
     "app": section_app,
     "follow": section_follow,
