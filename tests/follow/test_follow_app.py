@@ -275,13 +275,11 @@ async def test_following_a_root_switches_from_a_finished_bundle_and_offers_while
 
 async def test_following_a_bundle_directory_before_its_manifest_is_written(tmp_path: Path) -> None:
     dest = tmp_path / "young"
-    writer = WriterThread(SAMPLES / "exec_basic", dest, WriterOptions(seed=3, manifest_delay=0.8, event_delay=0.01))
+    # Held before the manifest (not a delay: on a loaded machine the app may start slower than any delay).
+    writer = WriterThread(SAMPLES / "exec_basic", dest, WriterOptions(seed=3, event_delay=0.01), holds=(0,))
     writer.start()
-    deadline = time.monotonic() + WAIT_S
-    while not (dest / "payloads").is_dir():  # the directory exists, the manifest not yet
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.01)
-    assert not (dest / "manifest.json").exists()
+    assert await asyncio.to_thread(writer.held.wait, WAIT_S), "the writer did not create the directory"
+    assert (dest / "payloads").is_dir() and not (dest / "manifest.json").exists()
     target = resolve_target(str(dest), follow=True)
     assert target.error is None and not target.picker
 
@@ -292,6 +290,7 @@ async def test_following_a_bundle_directory_before_its_manifest_is_written(tmp_p
             assert isinstance(screen, ViewerScreen) and screen.following
             await pilot.pause(0.2)
             assert screen.session.fault is None and screen.session.total == 0
+            writer.release()
             await until(pilot, lambda: screen.session.finished, "the bundle to be written")
             assert screen.session.fault is None
             assert screen.session.reducer.to_json() == reduce_bundle(dest).to_json()

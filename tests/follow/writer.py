@@ -284,6 +284,8 @@ def write_bundle(
     if options.start_delay:
         stop.wait(options.start_delay)
     (dest / "payloads").mkdir(parents=True, exist_ok=True)
+    if gate is not None:
+        gate(0)  # a hold at 0 lines: the directory exists, the manifest does not yet
     if options.manifest_delay:
         stop.wait(options.manifest_delay)
     _write_file(pieces, dest / "manifest.json", (source / "manifest.json").read_bytes())
@@ -344,7 +346,7 @@ class WriterThread(threading.Thread):
     """``write_bundle`` in the background; ``error`` holds what went wrong, ``progress`` the seqs written.
 
     ``holds``: line counts after which the writer stops until ``release()`` (``held`` is set meanwhile),
-    so a test can act on a known prefix.
+    so a test can act on a known prefix; 0 holds before the manifest is written.
     """
 
     def __init__(
