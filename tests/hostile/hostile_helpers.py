@@ -65,20 +65,37 @@ class Hang(Exception):
     """A run went over its time budget."""
 
 
+# A run hangs when it spends more than its budget in CPU time (a loop) or WALL_FACTOR times that in
+# wall-clock time, at least a minute (blocked). CPU time is what a loaded machine does not inflate:
+# xdist workers, CI beside other suites; a wall-clock budget alone failed sound runs there.
+WALL_FACTOR = 6
+
+
 @contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
-    """Interrupt the block with ``Hang`` after ``seconds`` (SIGALRM: main thread, POSIX only)."""
+    """Interrupt the block with ``Hang`` after ``seconds`` of CPU time or a long wall-clock bound.
 
-    def on_alarm(signum: int, frame: Any) -> None:
-        raise Hang(f"over {seconds}s")
+    SIGPROF and SIGALRM: main thread, POSIX only.
+    """
+    wall = max(seconds * WALL_FACTOR, 60.0)
 
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    def on_cpu(signum: int, frame: Any) -> None:
+        raise Hang(f"over {seconds}s of CPU time")
+
+    def on_wall(signum: int, frame: Any) -> None:
+        raise Hang(f"over {wall}s")
+
+    previous_cpu = signal.signal(signal.SIGPROF, on_cpu)
+    previous_wall = signal.signal(signal.SIGALRM, on_wall)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    signal.setitimer(signal.ITIMER_REAL, wall)
     try:
         yield
     finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.signal(signal.SIGPROF, previous_cpu)
+        signal.signal(signal.SIGALRM, previous_wall)
 
 
 # ----- bundle copies -------------------------------------------------------------------------------
@@ -189,9 +206,13 @@ def check_replay(
         STATS["crashes"] += 1
         raise AssertionError(f"{label}: replay raised {type(error).__name__}: {error}") from error
     seconds = time.perf_counter() - started
-    if replay.internal_error is not None:
-        STATS["crashes"] += 1
-        raise AssertionError(f"{label}: internal error {replay.internal_error!r} (fault {replay.fault})")
+    internal = replay.internal_error
+    if internal is not None:
+        # A Hang raised inside the reducer comes back as its internal error: the budget ran out there.
+        hang = isinstance(internal, Hang)
+        STATS["hangs" if hang else "crashes"] += 1
+        what = "did not finish within its budget" if hang else "internal error"
+        raise AssertionError(f"{label}: {what} {internal!r} (fault {replay.fault})")
     fault = replay.fault
     if fault is not None:
         assert fault.message, label

@@ -1147,7 +1147,9 @@ def test_mutation_counts_are_reported(work: Path, monkeypatch: pytest.MonkeyPatc
         return replay
 
     def hanging(path: Path) -> Any:
-        time.sleep(5)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # a loop burning CPU time, as a runaway reducer would
+            pass
         return real_replay(path)
 
     try:
