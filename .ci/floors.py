@@ -3,6 +3,8 @@
 For the running Python (environment markers are evaluated), one ``name==version`` per line, so
 ``pip install $(python .ci/floors.py)`` makes a venv with exactly the declared minimums. Every
 dependency must have a ``>=`` floor; anything else is an error (a floor CI cannot test is a guess).
+``--test-tools`` prints the test extra instead, less its exact pins (those are for the snapshot tests,
+which the floors run leaves out).
 """
 
 from __future__ import annotations
@@ -30,6 +32,17 @@ def floors() -> list[str]:
     return pins
 
 
+def test_tools() -> list[str]:
+    """The test extra without its exact pins (the versions the snapshot tests were rendered with)."""
+    project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
+    tools = []
+    for line in project["optional-dependencies"]["test"]:
+        requirement = Requirement(line)
+        if not any(spec.operator == "==" for spec in requirement.specifier):
+            tools.append(str(requirement))
+    return tools
+
+
 if __name__ == "__main__":
-    print("\n".join(floors()))
+    print("\n".join(test_tools() if "--test-tools" in sys.argv[1:] else floors()))
     sys.exit(0)
