@@ -12,7 +12,6 @@ Exit codes: 0 ok, 1 the bundle is faulty or the request cannot be answered,
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import sys
 from pathlib import Path
@@ -71,14 +70,7 @@ def _bundle_dir(value: str) -> Path:
 def _replay(path: Path, max_events: int | None = None) -> Replay:
     from trace_viewer.reducer.replay import replay_bundle
 
-    # Replaying builds a few hundred thousand long-lived objects; with CPython's default
-    # thresholds, collections that walk them take ≈ 7 % of a large reduce. Collect less often.
-    saved = gc.get_threshold()
-    gc.set_threshold(max(saved[0], 20_000), *saved[1:])
-    try:
-        replay = replay_bundle(path, max_events)
-    finally:
-        gc.set_threshold(*saved)
+    replay = replay_bundle(path, max_events)
     if replay.internal_error is not None and os.environ.get("TRACE_VIEWER_DEBUG"):
         raise replay.internal_error
     return replay

@@ -61,11 +61,6 @@ def one_line(s: str) -> str:
     return s.translate(_SINGLE_LINE)
 
 
-def has_unsafe(s: str) -> bool:
-    """Whether ``s`` holds any character ``visible`` would escape (besides newline and tab)."""
-    return s.translate(_MULTILINE) != s
-
-
 def json_safe(dumped: str) -> str:
     """Escape unsafe characters inside already-serialised JSON as ``\\uXXXX``.
 

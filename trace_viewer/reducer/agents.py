@@ -490,9 +490,6 @@ class AgentReducer(ReducerBase):
             raise ReduceError(f"agent edge referenced unknown thread {thread_id}")
         return thread["agent_path"]
 
-    def is_interaction_edge_target_item(self, item_id: str) -> bool:
-        return item_id in self._agent_edge_target_items
-
     def latest_assistant_message_item_for_turn(self, thread_id: str, codex_turn_id: str) -> str | None:
         """The child's last plain assistant message in that turn: what its result reports."""
         best: tuple[int, str] | None = None

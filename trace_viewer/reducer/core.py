@@ -67,7 +67,6 @@ class ReducerBase:
             int(manifest.get("started_at_unix_ms", 0) or 0),
         )
         self.events_applied = 0
-        self.last_line: int | None = None
         self.recording_completed = False
         self.fault: Fault | None = None
         self.change: Change = Change(0, "")
@@ -213,7 +212,6 @@ class ReducerBase:
             self.fault = Fault(message, line=line, seq=seq if isinstance(seq, int) else None)
             raise ReduceError(message) from error
         self.events_applied += 1
-        self.last_line = line
         return self.change
 
     def record_fault(self, fault: Fault) -> None:
