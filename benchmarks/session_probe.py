@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     if total == 0:
         print(json.dumps(out))
         return 0
-    threads = session.thread_order() or [session.rollout["root_thread_id"]]
+    threads = session.thread_order() or [session.rollout.root_thread_id]
     root = threads[0]
 
     def view(position: int) -> int:

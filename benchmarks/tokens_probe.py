@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     out["cached_s"] = time.perf_counter() - begin
 
     rng = random.Random(7)
-    threads = session.thread_order() or [session.rollout["root_thread_id"]]
+    threads = session.thread_order() or [session.rollout.root_thread_id]
     root = threads[0]
     steps: list[float] = []
     for _ in range(args.positions):

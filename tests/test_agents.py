@@ -12,10 +12,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from bundle_builder import BundleBuilder, Payload, message
 from corpora import require
 
+from trace_viewer.model import ConversationItem
 from trace_viewer.reducer.agents import inter_agent_message_fields
 from trace_viewer.reducer.replay import reduce_bundle
 
@@ -361,7 +363,7 @@ def test_undelivered_send_is_dropped_at_end_of_log(schema2: AgentBundle) -> None
     )
     schema2.tool_end("call-send", {"ok": True})
     reducer = schema2.reduce()
-    assert reducer.pending_agent_interaction_edges == []  # finish() gave it up
+    assert reducer.agents.pending == []  # finish() gave it up
     assert reducer.to_json()["interaction_edges"] == {}
 
 
@@ -411,7 +413,7 @@ def test_completed_activity_creates_no_edge_for_any_tool(schema2: AgentBundle) -
     reducer = schema2.reduce()
     assert reducer.fault is None
     assert reducer.to_json()["interaction_edges"] == {}
-    assert reducer.pending_agent_interaction_edges == []
+    assert reducer.agents.pending == []
 
 
 def test_schema2_mcp_runtime_end_is_not_read_as_agent_activity(schema2: AgentBundle) -> None:
@@ -546,11 +548,22 @@ def test_agent_result_without_child_message_is_sourced_from_child_thread(schema1
 # ----- delivery recognition -----------------------------------------------------------
 
 
-def _item(parts: list[dict[str, Any]], agent: dict[str, str] | None = None) -> dict[str, Any]:
-    item: dict[str, Any] = {"role": "assistant", "kind": "message", "body": {"parts": parts}}
+def _item(parts: list[dict[str, Any]], agent: dict[str, str] | None = None) -> ConversationItem:
+    fields: dict[str, Any] = {
+        "item_id": "conversation_item:1",
+        "thread_id": ROOT,
+        "codex_turn_id": None,
+        "first_seen_at_unix_ms": 0,
+        "role": "assistant",
+        "channel": None,
+        "kind": "message",
+        "body": {"parts": parts},
+        "call_id": None,
+        "produced_by": [],
+    }
     if agent is not None:
-        item["agent_message"] = agent
-    return item
+        fields["agent_message"] = agent
+    return msgspec.convert(fields, ConversationItem)
 
 
 def test_delivery_recognition_accepts_only_the_transport_shapes() -> None:

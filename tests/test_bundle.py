@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from bundle_builder import BundleBuilder, Payload
+from state_view import json_state
 
 from trace_viewer.bundle import (
     Bundle,
@@ -431,7 +432,7 @@ def test_unread_payloads_are_checked_after_the_log_in_id_order(tmp_path: Path) -
     assert reducer.fault.payload_id == "raw_payload:10"
     assert reducer.fault.message.startswith("read payload raw_payload:10")
     assert reducer.fault.seq == 12 and reducer.fault.line == 12
-    assert reducer.rollout["status"] == "completed"  # everything before stays
+    assert json_state(reducer)["status"] == "completed"  # everything before stays
 
     (tmp_path / "payloads" / "10.json").write_text("{}")
     reducer = reduce_bundle(tmp_path)
@@ -538,8 +539,8 @@ def test_max_events_stops_at_a_prefix(tmp_path: Path) -> None:
     builder = small_bundle(tmp_path)
     builder.add({"type": "rollout_ended", "status": "completed"})
     builder.reduce()
-    assert reduce_bundle(tmp_path, max_events=2).rollout["status"] == "running"
-    assert reduce_bundle(tmp_path, max_events=3).rollout["status"] == "completed"
+    assert json_state(reduce_bundle(tmp_path, max_events=2))["status"] == "running"
+    assert json_state(reduce_bundle(tmp_path, max_events=3))["status"] == "completed"
 
 
 def tree_digest(root: Path) -> dict[str, str]:

@@ -11,10 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from bundle_builder import BundleBuilder, Payload, message
+from state_view import json_state
 
 from trace_viewer import cli
+from trace_viewer.model import ConversationItem
 from trace_viewer.reducer.replay import reduce_bundle
 from trace_viewer.text import BIDI_CONTROLS, visible
 
@@ -132,10 +135,10 @@ def test_bad_input_is_one_line_and_non_zero(args: list[str], code: int) -> None:
 def test_internal_errors_are_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TRACE_VIEWER_DEBUG", raising=False)
 
-    def boom(state: Any) -> bytes:
+    def boom(reducer: Any) -> bytes:
         raise RuntimeError("boom\nsecond line")
 
-    monkeypatch.setattr(cli, "dump_state", boom)
+    monkeypatch.setattr(cli, "dump_reducer_state", boom)
     code, _, err = call(capsys, "reduce", str(SAMPLES / "exec_basic"))
     assert code == 3 and len(err.splitlines()) == 1 and "internal error: RuntimeError: boom" in err
 
@@ -228,7 +231,7 @@ def test_context_json_is_safe_and_keeps_the_exact_text(tmp_path: Path, capsys: p
     code, out, _ = call(capsys, "context", str(bundle), "--inference", call_id, "--format", "json")
     assert code == 0 and not UNSAFE.search(out)
     items = json.loads(out)["items"]
-    state = reduce_bundle(bundle).rollout
+    state = json_state(reduce_bundle(bundle))
     assert [item["item_id"] for item in items] == state["inference_calls"][call_id]["request_item_ids"]
     assert items[1]["body"]["parts"][0]["text"] == HOSTILE
 
@@ -271,14 +274,21 @@ def test_context_thread_by_agent_path_and_nickname(tmp_path: Path, capsys: pytes
 def test_markdown_fence_cannot_be_closed_by_the_body() -> None:
     from trace_viewer.context import to_markdown
 
-    item = {
-        "item_id": "conversation_item:1",
-        "role": "user",
-        "kind": "message",
-        "channel": None,
-        "call_id": None,
-        "body": {"parts": [{"type": "text", "text": "```\n# not a heading\n````"}]},
-    }
+    item = msgspec.convert(
+        {
+            "item_id": "conversation_item:1",
+            "thread_id": "t",
+            "codex_turn_id": None,
+            "first_seen_at_unix_ms": 0,
+            "role": "user",
+            "kind": "message",
+            "channel": None,
+            "call_id": None,
+            "body": {"parts": [{"type": "text", "text": "```\n# not a heading\n````"}]},
+            "produced_by": [],
+        },
+        ConversationItem,
+    )
     rendered = to_markdown([item])
     fence = re.search(r"^(`{3,})text$", rendered, re.MULTILINE)
     assert fence is not None and len(fence.group(1)) == 5

@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 from corpora import require
 
+from trace_viewer.model import CodeCellRequester
 from trace_viewer.reducer import Reducer
-from trace_viewer.reducer.code_cells import _place_started_code_cell_id
-from trace_viewer.reducer.errors import ReduceError
 from trace_viewer.reducer.replay import reduce_bundle
 
 ROOT = "thread-root"
@@ -563,32 +562,46 @@ def test_wait_without_a_usable_cell_id_is_a_fault(tmp_path: Path, arguments: str
 # ---------------------------------------------------------------------------------
 
 
-def test_started_code_cell_id_is_placed_after_runtime_tool_id() -> None:
-    tool_call = {"tool_call_id": "t", "model_visible_call_id": "c", "code_mode_runtime_tool_id": None, "thread_id": "x"}
-    _place_started_code_cell_id(tool_call, "code_cell:c")
-    assert list(tool_call) == [
-        "tool_call_id",
-        "model_visible_call_id",
-        "code_mode_runtime_tool_id",
+def test_started_code_cell_id_is_placed_after_runtime_tool_id(tmp_path: Path) -> None:
+    b = TraceBuilder(tmp_path, 2)
+    b.turn("turn-1")
+    b.inference("inference-1", "turn-1", [user("run it")])
+    b.completed("inference-1", "resp-1", [exec_call("call-code")])
+    b.cell_started("turn-1", "1", "call-code")
+    b.tool_started("turn-1", "call-code", model_visible_call_id="call-code")
+    keys = list(state(b.reduce())["tool_calls"]["call-code"])
+    assert keys[keys.index("code_mode_runtime_tool_id") + 1 : keys.index("code_mode_runtime_tool_id") + 3] == [
         "started_code_cell_id",
         "thread_id",
     ]
-    _place_started_code_cell_id(tool_call, "code_cell:c")  # idempotent
-    assert list(tool_call).count("started_code_cell_id") == 1
 
 
-def test_runtime_mapping_is_per_thread_and_stable() -> None:
-    reducer = Reducer({"schema_version": 2, "rollout_id": ROLLOUT, "root_thread_id": ROOT}, payloads=None)  # type: ignore[arg-type]
-    reducer.record_runtime_code_cell_id("a", "1", "code_cell:x")
-    reducer.record_runtime_code_cell_id("a", "1", "code_cell:x")  # same mapping again is fine
-    reducer.record_runtime_code_cell_id("b", "1", "code_cell:y")
-    assert reducer.code_cell_id_for_runtime_cell_id("b", "1", "test") == "code_cell:y"
-    assert reducer.reduce_tool_call_requester("a", {"type": "code_cell", "runtime_cell_id": "1"}) == {
-        "type": "code_cell",
-        "code_cell_id": "code_cell:x",
-    }
-    with pytest.raises(ReduceError, match="mapped to both code_cell:x and code_cell:z"):
-        reducer.record_runtime_code_cell_id("a", "1", "code_cell:z")
+def test_runtime_mapping_is_per_thread_and_stable(tmp_path: Path) -> None:
+    """A runtime cell id names one cell per thread; the same id may name another cell elsewhere."""
+    b = TraceBuilder(tmp_path, 2)
+    b.add("thread_started", thread_id="thread-b", agent_path="/root/b", metadata_payload=None)
+    b.turn("turn-1")
+    b.add("codex_turn_started", codex_turn_id="turn-b", thread_id="thread-b")
+    b.cell_started("turn-1", "1", "call-x")
+    b.cell_started("turn-1", "1", "call-x", thread=ROOT)  # the same mapping again: queued twice is the fault
+    reducer = b.reduce()
+    assert reducer.fault is not None and "duplicate code cell start for code_cell:call-x" in reducer.fault.message
+
+    b = TraceBuilder(tmp_path / "two", 2)
+    b.add("thread_started", thread_id="thread-b", agent_path="/root/b", metadata_payload=None)
+    b.turn("turn-1")
+    b.add("codex_turn_started", codex_turn_id="turn-b", thread_id="thread-b")
+    b.cell_started("turn-1", "1", "call-x")
+    b.cell_started("turn-b", "1", "call-y", thread="thread-b")  # another thread: another cell
+    b.tool_started("turn-1", "nested", requester={"type": "code_cell", "runtime_cell_id": "1"})
+    cell = b.cell_started("turn-1", "1", "call-z")
+    reducer = b.reduce()
+    assert reducer.fault is not None and reducer.fault.seq == cell
+    assert (
+        reducer.fault.message
+        == "runtime code cell 1 in thread thread-root mapped to both code_cell:call-x and code_cell:call-z"
+    )
+    assert reducer.rollout.tool_calls["nested"].requester == CodeCellRequester("code_cell:call-x")
 
 
 # ---------------------------------------------------------------------------------

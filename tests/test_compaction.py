@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from bundle_builder import BundleBuilder, Payload, message
+from state_view import json_state
 
 ROOT = "thread-root"
 DEVELOPER = message("developer", "follow repo rules")
@@ -60,10 +61,10 @@ def test_boundary_repeats_prefix_and_reuses_replacement_items(tmp_path: Path, su
     reducer = bundle.reduce()
 
     assert reducer.fault is None
-    first = reducer.rollout["inference_calls"]["inf-1"]["request_item_ids"]
-    second = reducer.rollout["inference_calls"]["inf-2"]["request_item_ids"]
-    compaction = reducer.rollout["compactions"]["compaction-1"]
-    items = reducer.rollout["conversation_items"]
+    first = json_state(reducer)["inference_calls"]["inf-1"]["request_item_ids"]
+    second = json_state(reducer)["inference_calls"]["inf-2"]["request_item_ids"]
+    compaction = json_state(reducer)["compactions"]["compaction-1"]
+    items = json_state(reducer)["conversation_items"]
     producer = [{"type": "compaction", "compaction_id": "compaction-1"}]
 
     assert compaction["input_item_ids"] == first
@@ -87,7 +88,9 @@ def test_boundary_repeats_prefix_and_reuses_replacement_items(tmp_path: Path, su
     assert summary_item["body"]["parts"] == [
         {"type": "encoded", "label": "encrypted_content", "value": "encrypted-summary"}
     ]
-    assert reducer.rollout["threads"][ROOT]["conversation_item_ids"] == [f"conversation_item:{n}" for n in range(1, 8)]
+    assert json_state(reducer)["threads"][ROOT]["conversation_item_ids"] == [
+        f"conversation_item:{n}" for n in range(1, 8)
+    ]
     assert reducer.snapshots[ROOT] == second
 
 
@@ -96,11 +99,11 @@ def test_unmatched_input_items_are_created_before_the_marker(tmp_path: Path) -> 
     bundle.inference("inf-1", "turn-1", [USER])
     install(bundle, "compaction-1", [USER, message("user", "never sent")], [SUMMARY])
     reducer = bundle.reduce()
-    compaction = reducer.rollout["compactions"]["compaction-1"]
+    compaction = json_state(reducer)["compactions"]["compaction-1"]
     assert compaction["input_item_ids"] == ["conversation_item:1", "conversation_item:2"]
     assert compaction["marker_item_id"] == "conversation_item:3"
     assert compaction["replacement_item_ids"] == ["conversation_item:4"]
-    assert reducer.rollout["conversation_items"]["conversation_item:2"]["produced_by"] == []
+    assert json_state(reducer)["conversation_items"]["conversation_item:2"]["produced_by"] == []
 
 
 def test_request_attempts_are_listed_on_the_installed_compaction(tmp_path: Path) -> None:
@@ -131,7 +134,7 @@ def test_request_attempts_are_listed_on_the_installed_compaction(tmp_path: Path)
     install(bundle, "compaction-1", [USER], [SUMMARY])
     reducer = bundle.reduce()
 
-    requests = reducer.rollout["compaction_requests"]
+    requests = json_state(reducer)["compaction_requests"]
     assert requests["request-b"]["execution"]["status"] == "failed"
     assert requests["request-b"]["execution"]["ended_seq"] == failed
     assert requests["request-b"]["raw_response_payload_id"] is None
@@ -149,7 +152,7 @@ def test_request_attempts_are_listed_on_the_installed_compaction(tmp_path: Path)
         "raw_request_payload_id",
         "raw_response_payload_id",
     ]
-    assert reducer.rollout["compactions"]["compaction-1"]["request_ids"] == ["request-a", "request-b"]
+    assert json_state(reducer)["compactions"]["compaction-1"]["request_ids"] == ["request-a", "request-b"]
 
 
 def test_failed_compaction_leaves_only_the_request(tmp_path: Path) -> None:
@@ -166,8 +169,8 @@ def test_failed_compaction_leaves_only_the_request(tmp_path: Path) -> None:
         turn="turn-1",
     )
     reducer = bundle.reduce()
-    assert reducer.rollout["compactions"] == {}
-    assert reducer.rollout["compaction_requests"]["request-1"]["execution"]["status"] == "failed"
+    assert json_state(reducer)["compactions"] == {}
+    assert json_state(reducer)["compaction_requests"]["request-1"]["execution"]["status"] == "failed"
 
 
 def test_replacement_copy_carries_the_acceptance_of_its_id(tmp_path: Path) -> None:
@@ -177,7 +180,7 @@ def test_replacement_copy_carries_the_acceptance_of_its_id(tmp_path: Path) -> No
     bundle.inference("inf-1", "turn-1", [user])
     install(bundle, "compaction-1", [user], [user])
     reducer = bundle.reduce()
-    replacement = reducer.rollout["conversation_items"]["conversation_item:3"]
+    replacement = json_state(reducer)["conversation_items"]["conversation_item:3"]
     assert replacement["responses_item_id"] == "msg-user"
     assert replacement["accepted_seq"] == accepted
 

@@ -27,6 +27,8 @@ from corpora import SHARED, cases_or_skip
 
 from trace_viewer import cli
 from trace_viewer.context import inference_context, items_for
+from trace_viewer.model import to_builtins
+from trace_viewer.reducer import Reducer
 from trace_viewer.reducer.replay import reduce_bundle
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,10 +84,15 @@ def expected_state(case: Path) -> Any:
 
 
 @lru_cache(maxsize=4)
-def reduced(case: Path) -> tuple[Any, Any]:
-    """(state as the CLI would write it, re-parsed; fault) for one case, reduced once."""
+def reduced_with_reducer(case: Path) -> tuple[Any, Any, Reducer]:
+    """(state as the CLI writes it, re-parsed; fault; the reducer) for one case, reduced once."""
     reducer = reduce_bundle(case)
-    return json.loads(cli.dump_state(reducer.to_json())), reducer.fault
+    return json.loads(cli.dump_reducer_state(reducer)), reducer.fault, reducer
+
+
+def reduced(case: Path) -> tuple[Any, Any]:
+    state, fault, _ = reduced_with_reducer(case)
+    return state, fault
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -121,13 +128,13 @@ def test_reduced_state_equals_official(case: Path) -> None:
 def test_context_of_every_inference_is_its_request(case: Path) -> None:
     """``context --inference`` = the official ``request_item_ids``, for every call (in-process, one reduce)."""
     want = expected_state(case)
-    state, _ = reduced(case)
+    state, _, reducer = reduced_with_reducer(case)
     assert want["inference_calls"] or not state["inference_calls"]
     for call_id, call in want["inference_calls"].items():
-        thread_id, item_ids = inference_context(state, call_id)
+        thread_id, item_ids = inference_context(reducer.rollout, call_id)
         assert thread_id == call["thread_id"]
         assert item_ids == call["request_item_ids"], call_id
-        items = items_for(state, item_ids)
+        items = [to_builtins(item) for item in items_for(reducer.rollout, item_ids)]
         assert items == [want["conversation_items"][item_id] for item_id in item_ids], call_id
 
     # And once through the command itself (json format), for the last call of the case.

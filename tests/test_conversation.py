@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from bundle_builder import BundleBuilder, Payload, message
 from corpora import cases_or_skip, shared, skip_unless
+from state_view import json_state
 
 from trace_viewer.reducer import Reducer
 from trace_viewer.reducer.normalize import summarize_json_text
@@ -23,11 +24,11 @@ ROOT = "thread-root"
 
 
 def items_of(reducer: Reducer) -> dict[str, Any]:
-    return reducer.rollout["conversation_items"]
+    return json_state(reducer)["conversation_items"]
 
 
 def call(reducer: Reducer, inference_id: str) -> dict[str, Any]:
-    return reducer.rollout["inference_calls"][inference_id]
+    return json_state(reducer)["inference_calls"][inference_id]
 
 
 def started(tmp_path: Path, schema_version: int = 2) -> BundleBuilder:
@@ -59,7 +60,7 @@ def test_request_snapshot_reuses_history_but_not_new_identical_items(tmp_path: P
     second = call(reducer, "inf-2")["request_item_ids"]
     assert second == [first[0], "conversation_item:2", "conversation_item:3"]
     assert len(items_of(reducer)) == 3
-    assert reducer.rollout["threads"][ROOT]["conversation_item_ids"] == second
+    assert json_state(reducer)["threads"][ROOT]["conversation_item_ids"] == second
     assert reducer.snapshots[ROOT] == second
 
 
@@ -77,7 +78,7 @@ def test_response_items_join_the_live_snapshot(tmp_path: Path, schema_version: i
     # Schema 1's transcript is every sighting; schema 2's waits for acceptance (see the
     # "accepted history" section below).
     transcript = expected if schema_version == 1 else inference["request_item_ids"]
-    assert reducer.rollout["threads"][ROOT]["conversation_item_ids"] == transcript
+    assert json_state(reducer)["threads"][ROOT]["conversation_item_ids"] == transcript
     response_item = items_of(reducer)[inference["response_item_ids"][0]]
     assert response_item["produced_by"] == [{"type": "inference", "inference_call_id": "inf-1"}]
     assert response_item["body"]["parts"] == [{"type": "text", "text": "tests passed"}]
@@ -175,7 +176,7 @@ def test_incremental_request_carries_prior_request_and_response_forward(tmp_path
     reducer = bundle.reduce()
 
     first, second = call(reducer, "inf-1"), call(reducer, "inf-2")
-    thread_items = reducer.rollout["threads"][ROOT]["conversation_item_ids"]
+    thread_items = json_state(reducer)["threads"][ROOT]["conversation_item_ids"]
     assert second["request_item_ids"] == first["request_item_ids"] + first["response_item_ids"] + [thread_items[2]]
     assert thread_items == second["request_item_ids"]
     assert first["usage"] == {
@@ -329,7 +330,7 @@ def test_call_id_reused_with_other_content_is_a_fault(tmp_path: Path) -> None:
     reducer = bundle.reduce()
     assert reducer.fault is not None
     assert reducer.fault.message == "model-visible call id call-1 was reused with different content"
-    assert "inf-2" not in reducer.rollout["inference_calls"]
+    assert "inf-2" not in json_state(reducer)["inference_calls"]
 
 
 def test_unsupported_model_item_is_a_fault(tmp_path: Path) -> None:
@@ -497,7 +498,7 @@ def test_agent_message_receipt_creates_the_item_early_and_binds_its_first_sighti
     assert item["body"]["parts"] == [{"type": "text", "text": "do the task (as sent)"}]
     assert item["agent_message"] == {"author": "/root", "recipient": "/root/worker"}
     assert call(reducer, "inf-1")["request_item_ids"] == ["conversation_item:2", "conversation_item:1"]
-    assert reducer.rollout["threads"][ROOT]["conversation_item_ids"][:2] == [
+    assert json_state(reducer)["threads"][ROOT]["conversation_item_ids"][:2] == [
         "conversation_item:1",
         "conversation_item:2",
     ]
@@ -564,7 +565,7 @@ def accept(bundle: BundleBuilder, responses_id: str, thread: str = ROOT, turn: s
 
 def transcript(reducer: Reducer, thread: str = ROOT) -> list[int]:
     """The thread's conversation_item_ids as ordinals, for short assertions."""
-    return [int(item_id.split(":")[1]) for item_id in reducer.rollout["threads"][thread]["conversation_item_ids"]]
+    return [int(item_id.split(":")[1]) for item_id in json_state(reducer)["threads"][thread]["conversation_item_ids"]]
 
 
 def test_unaccepted_response_output_stays_out_of_the_transcript(tmp_path: Path) -> None:
@@ -800,7 +801,7 @@ def test_only_the_transcript_drops_unaccepted_output(tmp_path: Path) -> None:
     reducer = bundle.reduce()
 
     assert transcript(reducer) == [1, 3]
-    tool = reducer.rollout["tool_calls"]["tool-1"]
+    tool = json_state(reducer)["tool_calls"]["tool-1"]
     assert tool["model_visible_call_item_ids"] == ["conversation_item:2"]
     assert tool["model_visible_output_item_ids"] == ["conversation_item:3"]
     assert items_of(reducer)["conversation_item:2"]["produced_by"] == [
@@ -833,7 +834,7 @@ def test_agent_deliveries_are_found_among_unaccepted_output(tmp_path: Path) -> N
     )
     reducer = bundle.reduce()
     assert transcript(reducer) == [1, 3, 4]
-    edge = reducer.rollout["interaction_edges"]["edge-1"]
+    edge = json_state(reducer)["interaction_edges"]["edge-1"]
     assert edge["target"] == {"type": "conversation_item", "item_id": "conversation_item:2"}
 
 
@@ -855,7 +856,22 @@ def test_corpus_case_without_acceptances(tmp_path: Path) -> None:
 
     assert reducer.fault is None
     assert len(items_of(reducer)) == 18
-    assert transcript(reducer, reducer.rollout["root_thread_id"]) == [1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 16]
+    assert transcript(reducer, json_state(reducer)["root_thread_id"]) == [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        7,
+        10,
+        11,
+        12,
+        13,
+        14,
+        15,
+        16,
+    ]
 
 
 # ----- json body summaries ------------------------------------------------------------------------------
@@ -937,6 +953,6 @@ def test_corpus_conversation_sections_match_the_official_reducer(case: Path) -> 
 @skip_unless("corpus/compaction_local_manual")
 def test_local_compaction_resend_with_new_ids_makes_new_items() -> None:
     reducer = reduce_bundle(CORPORA[0] / "compaction_local_manual")
-    by_seq = {c["execution"]["started_seq"]: c for c in reducer.rollout["inference_calls"].values()}
+    by_seq = {c["execution"]["started_seq"]: c for c in json_state(reducer)["inference_calls"].values()}
     assert by_seq[34]["request_item_ids"] == [f"conversation_item:{n}" for n in (1, 10, 11, 4, 12, 13)]
-    assert len(reducer.rollout["conversation_items"]) == 18
+    assert len(json_state(reducer)["conversation_items"]) == 18

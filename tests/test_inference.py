@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from bundle_builder import BundleBuilder, Payload, message
+from state_view import json_state
 
 ROOT = "thread-root"
 
@@ -40,7 +41,7 @@ def test_started_call_has_the_official_shape(tmp_path: Path) -> None:
     bundle = started(tmp_path)
     seq = bundle.inference("inf-1", "turn-1", [message("user", "hello")])
     reducer = bundle.reduce()
-    assert reducer.rollout["inference_calls"]["inf-1"] == {
+    assert json_state(reducer)["inference_calls"]["inf-1"] == {
         "inference_call_id": "inf-1",
         "thread_id": ROOT,
         "codex_turn_id": "turn-1",
@@ -71,7 +72,7 @@ def test_completion_records_response_and_usage(tmp_path: Path) -> None:
         "inf-1", "turn-1", [message("user", "hi")], [assistant("hello")], response_id="resp-9", token_usage=usage
     )
     reducer = bundle.reduce()
-    inference = reducer.rollout["inference_calls"]["inf-1"]
+    inference = json_state(reducer)["inference_calls"]["inf-1"]
     assert inference["response_id"] == "resp-9"
     assert inference["execution"]["ended_seq"] == seq
     assert inference["execution"]["status"] == "completed"
@@ -96,7 +97,7 @@ def test_usage_with_a_missing_counter_is_ignored(tmp_path: Path) -> None:
         token_usage={"input_tokens": 7, "output_tokens": 3},
     )
     reducer = bundle.reduce()
-    assert reducer.rollout["inference_calls"]["inf-1"]["usage"] is None
+    assert json_state(reducer)["inference_calls"]["inf-1"]["usage"] is None
 
 
 def test_cancelled_call_keeps_its_partial_output(tmp_path: Path) -> None:
@@ -108,12 +109,12 @@ def test_cancelled_call_keeps_its_partial_output(tmp_path: Path) -> None:
         turn="turn-1",
     )
     reducer = bundle.reduce()
-    inference = reducer.rollout["inference_calls"]["inf-1"]
+    inference = json_state(reducer)["inference_calls"]["inf-1"]
     assert inference["execution"]["status"] == "cancelled"
     assert inference["upstream_request_id"] == "req-cancelled"
     assert inference["response_id"] is None
     [item_id] = inference["response_item_ids"]
-    item = reducer.rollout["conversation_items"][item_id]
+    item = json_state(reducer)["conversation_items"][item_id]
     assert item["produced_by"] == [{"type": "inference", "inference_call_id": "inf-1"}]
 
 
@@ -122,7 +123,7 @@ def test_failed_call_without_output(tmp_path: Path) -> None:
     bundle.inference("inf-1", "turn-1", [message("user", "hi")])
     seq = bundle.add(terminal_event("inference_failed", "inf-1", None, None), thread=ROOT, turn="turn-1")
     reducer = bundle.reduce()
-    inference = reducer.rollout["inference_calls"]["inf-1"]
+    inference = json_state(reducer)["inference_calls"]["inf-1"]
     assert inference["execution"]["status"] == "failed"
     assert inference["execution"]["ended_seq"] == seq
     assert inference["raw_response_payload_id"] is None
@@ -138,7 +139,7 @@ def test_turn_end_closes_running_calls(tmp_path: Path, turn_status: str, inferen
     bundle.inference("inf-1", "turn-1", [message("user", "wait")])
     turn_end = bundle.end_turn("turn-1", turn_status)
     reducer = bundle.reduce()
-    execution = reducer.rollout["inference_calls"]["inf-1"]["execution"]
+    execution = json_state(reducer)["inference_calls"]["inf-1"]["execution"]
     assert (execution["status"], execution["ended_seq"]) == (inference_status, turn_end)
 
 
@@ -152,12 +153,14 @@ def test_late_cancellation_keeps_the_turn_end_status_but_takes_the_evidence(tmp_
         turn="turn-1",
     )
     reducer = bundle.reduce()
-    inference = reducer.rollout["inference_calls"]["inf-1"]
+    inference = json_state(reducer)["inference_calls"]["inf-1"]
     assert (inference["execution"]["status"], inference["execution"]["ended_seq"]) == ("failed", turn_end)
     assert inference["raw_response_payload_id"] == "raw_payload:2"
     assert inference["upstream_request_id"] == "req-late"
     [item_id] = inference["response_item_ids"]
-    assert reducer.rollout["conversation_items"][item_id]["body"]["parts"] == [{"type": "text", "text": "late partial"}]
+    assert json_state(reducer)["conversation_items"][item_id]["body"]["parts"] == [
+        {"type": "text", "text": "late partial"}
+    ]
 
 
 def test_unknown_turn_is_a_fault(tmp_path: Path) -> None:
@@ -201,7 +204,7 @@ def test_duplicate_completion_is_tolerated_and_last_response_id_wins(tmp_path: P
     first = bundle.inference("inf-1", "turn-1", [message("user", "hi")], [assistant("a")], response_id="resp-1")
     bundle.add(terminal_event("inference_cancelled", "inf-1", None, None), thread=ROOT, turn="turn-1")
     reducer = bundle.reduce()
-    inference = reducer.rollout["inference_calls"]["inf-1"]
+    inference = json_state(reducer)["inference_calls"]["inf-1"]
     assert reducer.fault is None
     assert inference["execution"]["ended_seq"] == first
     assert inference["response_id"] is None
@@ -225,7 +228,7 @@ def test_incremental_delta_must_agree_with_a_longer_live_snapshot(tmp_path: Path
     bundle.inference("inf-3", "turn-1", {"previous_response_id": "resp-1", "input": [message("user", "C")]})
     bundle.inference("inf-4", "turn-1", {"previous_response_id": "resp-1", "input": [message("user", "D")]})
     reducer = bundle.reduce()
-    assert reducer.rollout["inference_calls"]["inf-3"]["request_item_ids"] == [
+    assert json_state(reducer)["inference_calls"]["inf-3"]["request_item_ids"] == [
         "conversation_item:1",
         "conversation_item:2",
         "conversation_item:3",

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from bundle_builder import BundleBuilder, message
+from state_view import json_state
 
 from trace_viewer.reducer import conversation, normalize
 from trace_viewer.session import clone_reducer
@@ -95,15 +96,15 @@ def test_items_are_found_again_by_responses_id_and_floats_are_never_reused(
     # inf-2 differs at index 0: `kept` is found by its id; the call (a float in a JSON value,
     # summarised from the payload's number text) is normalised again.
     assert seen == ["message", "message", "function_call", "message", "function_call"]
-    items = reducer.rollout["conversation_items"]
+    items = json_state(reducer)["conversation_items"]
     call = next(item for item in items.values() if item["kind"] == "function_call")
     assert call["body"]["parts"][0]["summary"] == '{"ratio":1.5}'
 
 
 def test_payload_bound_parts_name_the_payload_of_their_request(tmp_path: Path) -> None:
     reducer = build(tmp_path).reduce()
-    items = reducer.rollout["conversation_items"]
-    calls = reducer.rollout["inference_calls"]
+    items = json_state(reducer)["conversation_items"]
+    calls = json_state(reducer)["inference_calls"]
     payload_of = {name: calls[name]["raw_request_payload_id"] for name in ("inf-2", "inf-3")}
     images = {}
     for name in ("inf-2", "inf-3"):
@@ -121,5 +122,5 @@ def test_payload_bound_parts_name_the_payload_of_their_request(tmp_path: Path) -
 def test_clones_share_the_memo(tmp_path: Path) -> None:
     reducer = build(tmp_path).reduce()
     twin = clone_reducer(reducer)
-    assert twin._request_inputs is reducer._request_inputs
+    assert twin.conversation._request_inputs is reducer.conversation._request_inputs
     assert twin.rollout is not reducer.rollout

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from bundle_builder import BundleBuilder, Payload, message, shard_record, write_shard
+from state_view import json_state
 
 from trace_viewer import cli
 from trace_viewer.bundle.shards import ShardReader
@@ -75,7 +76,7 @@ def with_output_accepted(tmp_path: Path, body: Any = OUTPUT) -> BundleBuilder:
 
 
 def items(reducer: Reducer) -> dict[str, Any]:
-    return reducer.rollout["conversation_items"]
+    return json_state(reducer)["conversation_items"]
 
 
 def numbers(ids: list[str]) -> list[int]:
@@ -83,11 +84,11 @@ def numbers(ids: list[str]) -> list[int]:
 
 
 def transcript(reducer: Reducer) -> list[int]:
-    return numbers(reducer.rollout["threads"][ROOT]["conversation_item_ids"])
+    return numbers(json_state(reducer)["threads"][ROOT]["conversation_item_ids"])
 
 
 def request_of(reducer: Reducer, call_id: str) -> list[int]:
-    return numbers(reducer.rollout["inference_calls"][call_id]["request_item_ids"])
+    return numbers(json_state(reducer)["inference_calls"][call_id]["request_item_ids"])
 
 
 def reduced_ok(bundle: BundleBuilder, **write_options: Any) -> Reducer:
@@ -132,9 +133,9 @@ def test_model_items_are_stored_once_and_shared_by_later_prompts(tmp_path: Path)
         "i2", "turn-1", [USER, message("assistant", "a", item_id="m1"), OTHER], [message("assistant", "b")]
     )
     reducer = reduced_ok(bundle)
-    payloads = reducer.rollout["raw_payloads"]
+    payloads = json_state(reducer)["raw_payloads"]
     first, second = (
-        payloads[reducer.rollout["inference_calls"][call]["prepared_prompt_payload_id"]]["parts"]
+        payloads[json_state(reducer)["inference_calls"][call]["prepared_prompt_payload_id"]]["parts"]
         for call in ("i1", "i2")
     )
     assert second[0] == first[0]  # the same model_item record, referenced by both prompts
@@ -146,7 +147,9 @@ def test_the_prepared_prompt_assembles_into_the_request(tmp_path: Path) -> None:
     request = {"input": [USER, OTHER], "tools": [{"type": "function", "name": "exec_command"}]}
     bundle.inference("i1", "turn-1", request, [message("assistant", "ok")])
     reducer = reduced_ok(bundle)
-    ref = reducer.rollout["raw_payloads"][reducer.rollout["inference_calls"]["i1"]["prepared_prompt_payload_id"]]
+    ref = json_state(reducer)["raw_payloads"][
+        json_state(reducer)["inference_calls"]["i1"]["prepared_prompt_payload_id"]
+    ]
     store = reducer.payloads
     fragments = store.read(ref)
     assert prepared_prompt_problem(fragments, len(ref["parts"])) is None
@@ -166,13 +169,13 @@ def test_an_accepted_tool_output_is_an_item_before_any_request_shows_it(tmp_path
     assert item["first_seen_at_unix_ms"] == bundle.events[acceptance - 1]["wall_time_unix_ms"]
     assert item["accepted_seq"] == acceptance
     assert item["produced_by"] == [{"type": "tool", "tool_call_id": "call_1"}]
-    assert reducer.rollout["tool_calls"]["call_1"]["model_visible_output_item_ids"] == []
+    assert json_state(reducer)["tool_calls"]["call_1"]["model_visible_output_item_ids"] == []
     assert transcript(reducer) == [1, 3]  # fc_1 was never accepted: only a request would admit it
 
     bundle.inference("i2", "turn-1", [USER, CALL, OUTPUT], [message("assistant", "done")])
     reducer = reduced_ok(bundle)
     assert request_of(reducer, "i2") == [1, 2, 3]
-    assert reducer.rollout["tool_calls"]["call_1"]["model_visible_output_item_ids"] == ["conversation_item:3"]
+    assert json_state(reducer)["tool_calls"]["call_1"]["model_visible_output_item_ids"] == ["conversation_item:3"]
 
 
 def test_the_next_sighting_of_the_id_binds_to_the_accepted_output_whatever_its_content(tmp_path: Path) -> None:
@@ -390,7 +393,7 @@ def test_prepared_prompts_are_checked_after_the_last_line(tmp_path: Path) -> Non
         assert reducer.fault is not None and reducer.fault.after_log, body
         assert reducer.fault.payload_id == prepared and reducer.fault.message.startswith(problem), reducer.fault
         assert reducer.fault.line == 4  # where the prompt was first referenced
-        assert reducer.rollout["inference_calls"]["i1"]["response_item_ids"]  # every line was applied
+        assert json_state(reducer)["inference_calls"]["i1"]["response_item_ids"]  # every line was applied
     reduced_ok(bundle, corrupt={prepared: b'["[","]"]'})  # any JSON document will do, not only a request
 
 
@@ -447,15 +450,15 @@ def test_a_confirmed_wait_names_its_cell_and_links_it(tmp_path: Path) -> None:
     """V1 / V5 / V6: the confirmation, not the call's arguments, links the wait (and no arguments are parsed)."""
     bundle = code_mode(tmp_path, arguments_cell="9")
     reducer = reduced_ok(bundle)
-    assert reducer.rollout["code_cells"]["code_cell:c1"]["wait_tool_call_ids"] == []
+    assert json_state(reducer)["code_cells"]["code_cell:c1"]["wait_tool_call_ids"] == []
     resolve(bundle)
     reducer = reduced_ok(bundle)
-    wait = reducer.rollout["tool_calls"]["w1"]
+    wait = json_state(reducer)["tool_calls"]["w1"]
     keys = list(wait)
     assert wait["resolved_wait_runtime_cell_id"] == "1"
     assert keys.index("resolved_wait_runtime_cell_id") == keys.index("code_mode_runtime_tool_id") + 1
-    assert "resolved_wait_runtime_cell_id" not in reducer.rollout["tool_calls"]["c1"]
-    assert reducer.rollout["code_cells"]["code_cell:c1"]["wait_tool_call_ids"] == ["w1"]
+    assert "resolved_wait_runtime_cell_id" not in json_state(reducer)["tool_calls"]["c1"]
+    assert json_state(reducer)["code_cells"]["code_cell:c1"]["wait_tool_call_ids"] == ["w1"]
 
 
 def test_a_wait_confirmed_for_an_unknown_cell_is_kept_unlinked(tmp_path: Path) -> None:
@@ -463,8 +466,8 @@ def test_a_wait_confirmed_for_an_unknown_cell_is_kept_unlinked(tmp_path: Path) -
     bundle = code_mode(tmp_path)
     resolve(bundle, cell="2")
     reducer = reduced_ok(bundle)
-    assert reducer.rollout["tool_calls"]["w1"]["resolved_wait_runtime_cell_id"] == "2"
-    assert reducer.rollout["code_cells"]["code_cell:c1"]["wait_tool_call_ids"] == []
+    assert json_state(reducer)["tool_calls"]["w1"]["resolved_wait_runtime_cell_id"] == "2"
+    assert json_state(reducer)["code_cells"]["code_cell:c1"]["wait_tool_call_ids"] == []
 
 
 @pytest.mark.parametrize(
@@ -518,5 +521,5 @@ def test_a_killed_run_leaves_an_unfinished_frame_that_still_reduces(tmp_path: Pa
     bundle = started(tmp_path)
     bundle.inference("i1", "turn-1", [USER], [message("assistant", "a")])
     reducer = reduced_ok(bundle, unfinished=True)
-    assert reducer.rollout["recording_status"] == "unclosed"
-    assert reducer.rollout["inference_calls"]["i1"]["response_item_ids"] == ["conversation_item:2"]
+    assert json_state(reducer)["recording_status"] == "unclosed"
+    assert json_state(reducer)["inference_calls"]["i1"]["response_item_ids"] == ["conversation_item:2"]

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from bundle_builder import BundleBuilder, message
+from state_view import json_state
 
 from trace_viewer import cli
 from trace_viewer.bundle.manifest import KNOWN_SCHEMAS
@@ -152,8 +153,8 @@ def _session(bundle: Path) -> tuple[ReplaySession, TokenCounter]:
 
 
 def _request(bundle: Path, session: ReplaySession, call_id: str) -> dict[str, Any]:
-    call = session.rollout["inference_calls"][call_id]
-    ref = session.rollout["raw_payloads"][call["raw_request_payload_id"]]
+    call = json_state(session)["inference_calls"][call_id]
+    ref = json_state(session)["raw_payloads"][call["raw_request_payload_id"]]
     return json.loads((bundle / ref["path"]).read_text(encoding="utf-8"))
 
 
@@ -162,7 +163,7 @@ def test_item_counts_are_text_plus_framing_of_what_was_sent(reference: Any, name
     bundle = SAMPLES / name
     session, counter = _session(bundle)
     checked = 0
-    for call_id in session.rollout["inference_calls"]:
+    for call_id in json_state(session)["inference_calls"]:
         request = _request(bundle, session, call_id)
         composition = counter.call(call_id)
         inputs = [x for x in request["input"] if x.get("type") != "additional_tools"]
@@ -221,7 +222,7 @@ def _windows_from_log(bundle: Path, session: ReplaySession) -> dict[str, int]:
 def test_every_call_of_the_samples_meets_the_rules(bundle: Path) -> None:
     session, counter = _session(bundle)
     windows = _windows_from_log(bundle, session)
-    for call_id, call in session.rollout["inference_calls"].items():
+    for call_id, call in json_state(session)["inference_calls"].items():
         _check_rules(counter.call(call_id), call, windows.get(call["codex_turn_id"]))
 
 
@@ -229,7 +230,7 @@ def test_the_context_window_is_read_from_the_trace(tmp_path: Path) -> None:
     bundle = tmp_path / "exec_basic"
     shutil.copytree(SAMPLES / "exec_basic", bundle)
     session, counter = _session(bundle)
-    first = next(iter(session.rollout["inference_calls"]))
+    first = next(iter(json_state(session)["inference_calls"]))
     assert counter.call(first).context_window == 258400
     # The same trace, with another window in its turn_started event.
     for path in (bundle / "payloads").glob("*.json"):
@@ -246,7 +247,7 @@ def test_the_context_window_is_read_from_the_trace(tmp_path: Path) -> None:
 
 def test_categories_of_a_real_trace() -> None:
     session, counter = _session(SAMPLES / "tools_mcp")
-    last = max(session.rollout["inference_calls"].values(), key=lambda c: c["execution"]["started_seq"])
+    last = max(json_state(session)["inference_calls"].values(), key=lambda c: c["execution"]["started_seq"])
     composition = counter.call(last["inference_call_id"])
     cats = composition.categories
     for name in ("base_instructions", "developer_instructions", "builtin_tools", "mcp_tools", "skills"):
@@ -266,13 +267,13 @@ def test_categories_of_a_real_trace() -> None:
 def test_compaction_summaries() -> None:
     session, counter = _session(SAMPLES / "compaction_local_manual")
     last = max(
-        session.rollout["inference_calls"],
-        key=lambda c: session.rollout["inference_calls"][c]["execution"]["started_seq"],
+        json_state(session)["inference_calls"],
+        key=lambda c: json_state(session)["inference_calls"][c]["execution"]["started_seq"],
     )
     local = counter.call(last)
     assert local.categories[rules.COMPACTION_SUMMARIES] > FRAMING_TOKENS  # the summary text is a user message
     session, counter = _session(SAMPLES / "compaction_remote_midturn")
-    remote = [counter.call(call_id) for call_id in session.rollout["inference_calls"]]
+    remote = [counter.call(call_id) for call_id in json_state(session)["inference_calls"]]
     summaries = [i for c in remote for i in c.items if i.category == rules.COMPACTION_SUMMARIES]
     assert summaries, "the remote summary is in the later requests"
     # An encrypted summary cannot be tokenized: flagged, and only its framing is counted.
@@ -333,11 +334,11 @@ def test_items_are_counted_once_per_trace(monkeypatch: pytest.MonkeyPatch) -> No
     first = len(calls)
     assert first > 0
     counter.warm()
-    for call_id in session.rollout["inference_calls"]:
+    for call_id in json_state(session)["inference_calls"]:
         counter.call(call_id)
-        counter.items(session.rollout["inference_calls"][call_id]["request_item_ids"])
+        counter.items(json_state(session)["inference_calls"][call_id]["request_item_ids"])
     assert len(calls) == first
-    sent = {i for c in session.rollout["inference_calls"].values() for i in c["request_item_ids"]}
+    sent = {i for c in json_state(session)["inference_calls"].values() for i in c["request_item_ids"]}
     assert counter.cache_info()["items"] == len(sent)
 
 
@@ -347,7 +348,7 @@ def test_items_are_counted_once_per_trace(monkeypatch: pytest.MonkeyPatch) -> No
 def test_live_context_lists_the_context_commands_items(capsys: pytest.CaptureFixture[str]) -> None:
     bundle = SAMPLES / "tools_terminal"
     session, counter = _session(bundle)
-    root = session.rollout["root_thread_id"]
+    root = json_state(session)["root_thread_id"]
     for seq in range(0, session.total + 1, 7):
         assert cli.main(["context", str(bundle), "--seq", str(seq), "--format", "json"]) == 0
         expected = [item["item_id"] for item in json.loads(capsys.readouterr().out)["items"]]
@@ -358,7 +359,7 @@ def test_live_context_lists_the_context_commands_items(capsys: pytest.CaptureFix
 
 def test_usage_view_for_the_app() -> None:
     session, counter = _session(SAMPLES / "compaction_remote_midturn")
-    root = session.rollout["root_thread_id"]
+    root = json_state(session)["root_thread_id"]
     usage = token_view.usage_at(counter, session, root, session.total)
     comp = usage.composition
     assert sum(s.tokens for s in usage.segments) == comp.context_window
@@ -367,7 +368,7 @@ def test_usage_view_for_the_app() -> None:
     assert sum(row.tokens for row in usage.legend) == comp.total
     assert set(usage.item_tokens) == set(session.context_at(root, session.total))
     points = usage.series.points
-    calls = [c for c in session.rollout["inference_calls"].values() if c["thread_id"] == root]
+    calls = [c for c in json_state(session)["inference_calls"].values() if c["thread_id"] == root]
     assert [p.call_id for p in points] == [
         c["inference_call_id"] for c in sorted(calls, key=lambda c: c["execution"]["started_seq"])
     ]
@@ -376,8 +377,8 @@ def test_usage_view_for_the_app() -> None:
     assert drops, "a remote compaction shows as a drop"
     assert all(points[i].total == counter.call(points[i].call_id).total for i in range(len(points)))
     total = usage.trace_total
-    assert total.calls == total.counted_calls == len(session.rollout["inference_calls"])
-    assert total.input_tokens == sum(counter.call(c).total for c in session.rollout["inference_calls"])
+    assert total.calls == total.counted_calls == len(json_state(session)["inference_calls"])
+    assert total.input_tokens == sum(counter.call(c).total for c in json_state(session)["inference_calls"])
     assert "free" in usage.headline
     # Earlier positions see only the calls started by then.
     early = token_view.usage_at(counter, session, root, points[0].seq)
@@ -392,10 +393,10 @@ def test_usage_view_for_the_app() -> None:
 
 def test_usage_view_without_counting_shows_only_what_is_counted() -> None:
     session, counter = _session(SAMPLES / "exec_basic")
-    root = session.rollout["root_thread_id"]
+    root = json_state(session)["root_thread_id"]
     calls = sorted(
-        session.rollout["inference_calls"],
-        key=lambda c: session.rollout["inference_calls"][c]["execution"]["started_seq"],
+        json_state(session)["inference_calls"],
+        key=lambda c: json_state(session)["inference_calls"][c]["execution"]["started_seq"],
     )
     usage = token_view.usage_for_call(counter, calls[0], count_all=False)
     assert [p.total is not None for p in usage.series.points] == [True, False, False]
@@ -417,7 +418,7 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
 def test_cli_json_for_a_call(capsys: pytest.CaptureFixture[str]) -> None:
     bundle = SAMPLES / "tools_mcp"
     session, counter = _session(bundle)
-    for call_id, call in session.rollout["inference_calls"].items():
+    for call_id, call in json_state(session)["inference_calls"].items():
         code, out, err = _cli(capsys, "tokens", str(bundle), "--inference", call_id, "--format", "json")
         assert code == 0 and err == ""
         data = json.loads(out)
@@ -513,13 +514,13 @@ def test_session_tokens_follow_a_growing_session(tmp_path: Path) -> None:
     session = ReplaySession(bundle)
     session.load(max_events=3)
     tokens = token_view.SessionTokens(session)
-    root = session.rollout["root_thread_id"]
+    root = json_state(session)["root_thread_id"]
     early = tokens.usage_at(root, session.total)
     assert early.composition.total == 0 and early.series.points == ()
     session.load_all()
     late = tokens.usage_at(root, session.total)
     assert late.composition.context_window == 258400
-    assert late.composition.total > 0 and len(late.series.points) == len(session.rollout["inference_calls"])
+    assert late.composition.total > 0 and len(late.series.points) == len(json_state(session)["inference_calls"])
     first = late.series.points[0].call_id
     assert tokens.delta(first, late.composition).total == late.composition.total - tokens.call(first).total
     assert tokens.item(session.context_at(root, session.total)[0]).category == rules.BASE_INSTRUCTIONS
@@ -531,7 +532,7 @@ def test_schema3_prepared_prompt_records_the_same_tools() -> None:
     bundle = SAMPLES / "schema3_exec_basic"
     session, counter = _session(bundle)
     checked = 0
-    for call_id in session.rollout["inference_calls"]:
+    for call_id in session.rollout.inference_calls:
         facts = counter.source.call(call_id)
         assert facts is not None and facts.prepared_prompt_ref is not None
         prepared = counter._prepared_prompt(facts)
@@ -554,7 +555,7 @@ def test_raw_input_counts_equal_the_trace_counts(name: str) -> None:
     bundle = SAMPLES / name
     session, counter = _session(bundle)
     inputs = InputCounter()
-    for call_id in session.rollout["inference_calls"]:
+    for call_id in session.rollout.inference_calls:
         request = _request(bundle, session, call_id)
         raw = inputs.count(
             [x for x in request["input"] if x.get("type") != "additional_tools"], tools=request.get("tools")

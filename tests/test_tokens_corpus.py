@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from corpora import SHARED, bundles, cases_or_skip
+from state_view import json_state
 from test_tokens import _check_rules, _windows_from_log
 
 from trace_viewer import cli
@@ -30,7 +31,7 @@ CASES = cases_or_skip(
 def test_every_model_call_meets_the_rules(bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
     session = ReplaySession(bundle)
     session.load_all()
-    calls = session.rollout.get("inference_calls") or {}
+    calls = json_state(session)["inference_calls"]
     schema = json.loads((bundle / "manifest.json").read_text())["schema_version"]
     if schema not in KNOWN_SCHEMAS:
         pytest.skip(f"the reducer does not read schema {schema} yet")

@@ -21,6 +21,8 @@ from trace_viewer.text import one_line
 
 if TYPE_CHECKING:
     from trace_viewer.errors import Fault
+    from trace_viewer.model import RolloutTrace
+    from trace_viewer.reducer import Reducer
     from trace_viewer.reducer.replay import Replay
 
 PROG = "trace-viewer"
@@ -71,13 +73,33 @@ def _replay(path: Path, max_events: int | None = None) -> Replay:
     from trace_viewer.reducer.replay import replay_bundle
 
     replay = replay_bundle(path, max_events)
-    if replay.internal_error is not None and os.environ.get("TRACE_VIEWER_DEBUG"):
-        raise replay.internal_error
+    _raise_internal_error(replay)
     return replay
 
 
+def _raise_internal_error(replay: Replay) -> None:
+    """A bug of ours hit while replaying is not a fault of the trace: report it as ours (exit 3)."""
+    error = replay.internal_error
+    if error is None:
+        return
+    if os.environ.get("TRACE_VIEWER_DEBUG"):
+        raise error
+    fault = replay.fault
+    where = f" while applying {fault.location()}" if fault is not None else ""
+    raise CliError(
+        f"internal error: {type(error).__name__}: {error}{where} (set TRACE_VIEWER_DEBUG=1 for details)", EXIT_INTERNAL
+    )
+
+
+def dump_reducer_state(reducer: Reducer) -> bytes:
+    """A reducer's state as the official reducer writes it: 2-space indent, raw UTF-8, no trailing newline."""
+    import msgspec
+
+    return msgspec.json.format(reducer.state_json(), indent=2)
+
+
 def dump_state(state: dict[str, Any]) -> bytes:
-    """The state as the official reducer writes it: 2-space indent, raw UTF-8, no trailing newline."""
+    """JSON-shaped state as the official reducer writes it: 2-space indent, raw UTF-8, no trailing newline."""
     import orjson
 
     try:
@@ -109,7 +131,7 @@ def cmd_reduce(args: argparse.Namespace) -> int:
     fault = replay.fault
     if fault is not None and not args.partial:
         raise CliError(fault_line(bundle, fault))
-    data = dump_state(replay.reducer.to_json())
+    data = dump_reducer_state(replay.reducer)
     if target is None:
         sys.stdout.buffer.write(data + b"\n")
         sys.stdout.buffer.flush()
@@ -155,12 +177,12 @@ def unique_prefix(what: str, value: str, ids: list[str]) -> str:
     raise CliError(f"no {what} {one_line(value)!r}; the trace has: {listed or '(none)'}{more}")
 
 
-def _thread_arg(rollout: dict[str, Any], value: str | None) -> str | None:
+def _thread_arg(rollout: RolloutTrace, value: str | None) -> str | None:
     """A thread given by id, id prefix, agent path or nickname (None: the root)."""
     if value is None:
         return None
-    threads = rollout["threads"]
-    if value in threads or any(value in (t.get("agent_path"), t.get("nickname")) for t in threads.values()):
+    threads = rollout.threads
+    if value in threads or any(value in (t.agent_path, t.nickname) for t in threads.values()):
         return value
     if value.startswith("/") or not any(tid.startswith(value) for tid in threads):
         return value  # let the context module say what is wrong (it also tries /root/VALUE)
@@ -183,12 +205,12 @@ def cmd_context(args: argparse.Namespace) -> int:
     thread_arg = _thread_arg(rollout, args.thread)
     try:
         if args.inference is not None:
-            call_id = unique_prefix("inference call", args.inference, list(rollout["inference_calls"]))
+            call_id = unique_prefix("inference call", args.inference, list(rollout.inference_calls))
             thread_id, item_ids = context.inference_context(rollout, call_id)
             if thread_arg is not None and context.resolve_thread(rollout, thread_arg) != thread_id:
                 raise context.ContextError(f"inference call {args.inference} is not on thread {args.thread}")
         elif args.turn is not None:
-            turn_id = unique_prefix("turn", args.turn, list(rollout["codex_turns"]))
+            turn_id = unique_prefix("turn", args.turn, list(rollout.codex_turns))
             thread_id, item_ids = _turn_context(bundle, rollout, turn_id)
         else:
             thread_id = context.resolve_thread(rollout, thread_arg)
@@ -211,15 +233,15 @@ def cmd_context(args: argparse.Namespace) -> int:
     return 0
 
 
-def _turn_context(bundle: Path, rollout: dict[str, Any], turn_id: str) -> tuple[str, list[str]]:
+def _turn_context(bundle: Path, rollout: RolloutTrace, turn_id: str) -> tuple[str, list[str]]:
     """The turn's thread and its live history when the turn ended (now, if it has not)."""
     from trace_viewer.session import ReplaySession
 
-    turn = rollout["codex_turns"][turn_id]
+    turn = rollout.codex_turns[turn_id]
     session = ReplaySession(bundle)
     session.load_all()
-    end = turn["execution"].get("ended_seq") or session.total
-    return turn["thread_id"], list(session.context_at(turn["thread_id"], end))
+    end = turn.execution.ended_seq or session.total
+    return turn.thread_id, list(session.context_at(turn.thread_id, end))
 
 
 # ----- summary ---------------------------------------------------------------------------------
@@ -248,8 +270,8 @@ def _bundle_status(replay: Replay) -> tuple[str, str | None]:
     rollout = replay.reducer.rollout
     if fault is not None:
         return "faulty", str(fault)
-    if rollout.get("recording_complete") or rollout.get("ended_at_unix_ms"):
-        return str(rollout.get("status") or "completed"), None
+    if replay.reducer.recording_completed or rollout.ended_at_unix_ms:
+        return rollout.status, None
     return "unfinished", None
 
 
@@ -285,8 +307,8 @@ def _summary_of_folder(root: Path, bundles: list[Path], output: str) -> int:
                 "bundle": str(path.relative_to(root)) if path.is_relative_to(root) else str(path),
                 "status": status,
                 "events": replay.reducer.events_applied,
-                "threads": len(rollout["threads"]),
-                "started_at_unix_ms": rollout.get("started_at_unix_ms"),
+                "threads": len(rollout.threads),
+                "started_at_unix_ms": rollout.started_at_unix_ms,
                 "fault": fault,
             }
         )
@@ -305,11 +327,11 @@ def _summary_of_folder(root: Path, bundles: list[Path], output: str) -> int:
         table.add_column(column, justify="right" if column in ("events", "threads") else "left")
     for row in rows:
         table.add_row(
-            Text(one_line(row["bundle"])),
+            Text(one_line(str(row["bundle"]))),
             Text(str(row["status"])),
             Text(str(row["events"])),
             Text(str(row["threads"])),
-            Text(one_line(row["fault"] or "")),
+            Text(one_line(str(row["fault"] or ""))),
         )
     console.print(table)
     return 0
@@ -382,8 +404,7 @@ def cmd_tokens(args: argparse.Namespace) -> int:
         raise CliError("--seq must be 0 or more", EXIT_USAGE)
     session = ReplaySession(bundle)
     session.load_all()
-    if session.replay.internal_error is not None and os.environ.get("TRACE_VIEWER_DEBUG"):
-        raise session.replay.internal_error
+    _raise_internal_error(session.replay)
     fault = session.fault
     try:
         counter = session_counter(session)
@@ -402,7 +423,8 @@ def cmd_tokens(args: argparse.Namespace) -> int:
         output = to_json(composition)
     else:
         where = f"inference call {args.inference}" if args.inference is not None else f"live context at seq {args.seq}"
-        thread = session.rollout["threads"].get(composition.thread_id, {}).get("agent_path") or composition.thread_id
+        known = session.rollout.threads.get(composition.thread_id)
+        thread = known.agent_path if known is not None else composition.thread_id
         output = to_text(composition, title=f"{where} on {thread}")
     sys.stdout.write(output if output.endswith("\n") else output + "\n")
     return 0

@@ -29,14 +29,27 @@ import os
 import re
 import time
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from trace_viewer.bundle import LogEntry
+import msgspec
+
+from trace_viewer.bundle import LogEntry, PayloadStore
 from trace_viewer.errors import Fault, ReduceError
+from trace_viewer.model import (
+    CodePart,
+    ConversationBody,
+    ConversationItem,
+    JsonPart,
+    PayloadRefPart,
+    RolloutTrace,
+    SpawnedOrigin,
+    SummaryPart,
+    TextPart,
+)
 from trace_viewer.reducer import Change, Reducer
+from trace_viewer.reducer.fields import JsonObject, JsonValue
 from trace_viewer.reducer.replay import Replay
 
 # Events that end a bundle cleanly (schema 2 writes recording_completed last;
@@ -50,26 +63,33 @@ class EventRecord:
 
     seq: int
     line: int
-    event: dict[str, Any]
+    event: JsonObject  # the raw line, as the reducer accepted it
     change: Change
 
     @property
+    def payload(self) -> JsonObject:
+        payload = self.event.get("payload")
+        return payload if isinstance(payload, dict) else {}
+
+    @property
     def type(self) -> str:
-        return self.event["payload"]["type"]
+        event_type = self.payload.get("type")
+        return event_type if isinstance(event_type, str) else ""
 
     @property
     def thread_id(self) -> str | None:
-        thread = self.event.get("thread_id") or self.event["payload"].get("thread_id")
+        thread = self.event.get("thread_id") or self.payload.get("thread_id")
         return thread if isinstance(thread, str) else None
 
     @property
     def turn_id(self) -> str | None:
-        turn = self.event.get("codex_turn_id") or self.event["payload"].get("codex_turn_id")
+        turn = self.event.get("codex_turn_id") or self.payload.get("codex_turn_id")
         return turn if isinstance(turn, str) else None
 
     @property
     def wall_ms(self) -> int:
-        return int(self.event["wall_time_unix_ms"])
+        wall = self.event.get("wall_time_unix_ms")
+        return wall if isinstance(wall, int) else 0
 
 
 @dataclass(slots=True)
@@ -111,40 +131,30 @@ class _ContextTrack:
             self.frames.append(frame)
 
 
-def _copy_json(value: Any) -> Any:
-    """Copy the containers of a JSON-shaped value; strings are immutable and shared."""
-    if isinstance(value, dict):
-        return {key: _copy_json(inner) for key, inner in value.items()}
-    if isinstance(value, list):
-        return [_copy_json(inner) for inner in value]
-    return value
+def _item_version(item: ConversationItem) -> ConversationItem:
+    """A copy of an item as it is now: its lists are its own (parts and producers are immutable)."""
+    return msgspec.structs.replace(
+        item, body=ConversationBody(list(item.body.parts)), produced_by=list(item.produced_by)
+    )
 
 
 def clone_reducer(reducer: Reducer) -> Reducer:
-    """An independent copy of a reducer's state; the payload source and manifest are shared.
-
-    One deepcopy over the whole attribute dict keeps aliasing intact (concern
-    indexes that point into ``rollout`` still point into the copy's rollout).
-    """
-    twin = Reducer.__new__(type(reducer))
-    memo: dict[int, Any] = {id(reducer.payloads): reducer.payloads, id(reducer.manifest): reducer.manifest}
-    twin.__dict__.update(copy.deepcopy(reducer.__dict__, memo))
-    return twin
+    """An independent copy of a reducer's state; the payload source and manifest are shared."""
+    return copy.deepcopy(reducer)
 
 
-def item_text(item: dict[str, Any]) -> str:
+def item_text(item: ConversationItem) -> str:
     """The readable text of a conversation item (what search matches and size counts)."""
     out: list[str] = []
-    for part in item.get("body", {}).get("parts", []):
-        kind = part.get("type")
-        if kind in ("text", "summary"):
-            out.append(str(part.get("text", "")))
-        elif kind == "code":
-            out.append(str(part.get("source", "")))
-        elif kind == "json":
-            out.append(str(part.get("summary", "")))
-        elif kind == "payload_ref":
-            out.append(str(part.get("label", "")))
+    for part in item.body.parts:
+        if isinstance(part, TextPart | SummaryPart):
+            out.append(part.text)
+        elif isinstance(part, CodePart):
+            out.append(part.source)
+        elif isinstance(part, JsonPart):
+            out.append(part.summary)
+        elif isinstance(part, PayloadRefPart):
+            out.append(part.label)
     return "\n".join(out)
 
 
@@ -190,7 +200,7 @@ class ReplaySession:
         self.checkpoint_every = max(1, checkpoint_every)
         self.records: list[EventRecord] = []
         self._contexts: dict[str, _ContextTrack] = {}
-        self._item_versions: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        self._item_versions: dict[str, list[tuple[int, ConversationItem]]] = {}
         self._first_seq: dict[str, int] = {}
         self._seqs_by_type: dict[str, list[int]] = {}
         self.local_compactions: list[LocalCompaction] = []
@@ -201,7 +211,7 @@ class ReplaySession:
         self._exhausted = False
         self.replay = _RecordingReplay(self.path, self)
 
-    def __rich_repr__(self) -> Iterator[Any]:
+    def __rich_repr__(self) -> Iterator[tuple[str, object]]:
         yield "path", str(self.path)
         yield "total", self.total
         yield "fault", self.fault
@@ -212,11 +222,11 @@ class ReplaySession:
         return self.replay.reducer
 
     @property
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self) -> Mapping[str, object]:
         return self.replay.bundle.manifest if self.replay.bundle is not None else {}
 
     @property
-    def payloads(self) -> Any:
+    def payloads(self) -> PayloadStore | None:
         return self.replay.bundle.payloads if self.replay.bundle is not None else None
 
     @property
@@ -229,9 +239,9 @@ class ReplaySession:
         return len(self.records)
 
     @property
-    def rollout(self) -> dict[str, Any]:
+    def rollout(self) -> RolloutTrace:
         """The head state (after the last applied event)."""
-        return self.reducer.rollout  # type: ignore[return-value]
+        return self.reducer.rollout
 
     @property
     def fault(self) -> Fault | None:
@@ -347,7 +357,8 @@ class ReplaySession:
         self.revision += 1
 
     def _applied(self, entry: LogEntry, change: Change) -> None:
-        event = entry.event
+        event: JsonValue = entry.event
+        assert isinstance(event, dict)  # the reducer applied it
         record = EventRecord(change.seq, entry.line, event, change)
         self.records.append(record)
         event_type = record.type
@@ -355,21 +366,20 @@ class ReplaySession:
         if event_type in _CLOSING_EVENTS:
             self.closed = True
         if event_type == "compaction_installed":
-            compactions = self.reducer.rollout["compactions"]
+            compactions = self.reducer.rollout.compactions
             for object_id in change.created:
                 if object_id in compactions:
-                    self._remote_since_request.add(compactions[object_id]["thread_id"])
+                    self._remote_since_request.add(compactions[object_id].thread_id)
         self._record_change(record.seq, change, event_type)
 
     def _record_change(self, seq: int, change: Change, event_type: str) -> None:
-        rollout = self.reducer.rollout
-        items = rollout["conversation_items"]
+        items = self.reducer.rollout.conversation_items
         for object_id in (*change.created, *change.updated):
             self._first_seq.setdefault(object_id, seq)
             item = items.get(object_id)
             if item is not None:
                 versions = self._item_versions.setdefault(object_id, [])
-                snapshot = _copy_json(item)
+                snapshot = _item_version(item)
                 if versions and versions[-1][0] == seq:
                     versions[-1] = (seq, snapshot)
                 else:
@@ -424,7 +434,7 @@ class ReplaySession:
         if not dropped:
             return
         before = set(previous)
-        calls = self.reducer.rollout["inference_calls"]
+        calls = self.reducer.rollout.inference_calls
         call_id = next((x for x in change.created if x in calls), None)
         self.local_compactions.append(
             LocalCompaction(
@@ -455,11 +465,11 @@ class ReplaySession:
         track = self._contexts.get(thread_id)
         return list(track.seqs) if track else []
 
-    def item_at(self, item_id: str, seq: int) -> dict[str, Any] | None:
+    def item_at(self, item_id: str, seq: int) -> ConversationItem | None:
         """A conversation item as it was after event ``seq`` (None if not yet created)."""
         versions = self._item_versions.get(item_id)
         if not versions:
-            item = self.rollout["conversation_items"].get(item_id)
+            item = self.rollout.conversation_items.get(item_id)
             first = self._first_seq.get(item_id)
             return item if item is not None and (first is None or first <= seq) else None
         index = bisect_right(versions, seq, key=lambda version: version[0]) - 1
@@ -467,8 +477,8 @@ class ReplaySession:
 
     def first_in_context(self, item_id: str) -> int | None:
         """The first position at which an item is in its thread's live context (None if never)."""
-        item = self.rollout["conversation_items"].get(item_id)
-        track = self._contexts.get(item["thread_id"]) if item else None
+        item = self.rollout.conversation_items.get(item_id)
+        track = self._contexts.get(item.thread_id) if item else None
         if track is None:
             return None
         start = max(0, bisect_right(track.seqs, self._first_seq.get(item_id, 0)) - 1)
@@ -503,24 +513,24 @@ class ReplaySession:
         if not ended:
             return "running"
         record = self.record(ended[-1])
-        status = record.event["payload"].get("status") if record else None
+        status = record.payload.get("status") if record else None
         return status if isinstance(status, str) else "completed"
 
     def thread_order(self) -> list[str]:
         """Threads root first, then each child right after its parent, in start order."""
-        threads = self.rollout["threads"]
+        threads = self.rollout.threads
         children: dict[str | None, list[str]] = {}
         for thread_id, thread in threads.items():
-            origin = thread.get("origin") or {}
-            parent = origin.get("parent_thread_id") if origin.get("type") == "spawned" else None
+            origin = thread.origin
+            parent = origin.parent_thread_id if isinstance(origin, SpawnedOrigin) else None
             if parent not in threads:
                 parent = None
             children.setdefault(parent, []).append(thread_id)
         for ids in children.values():
-            ids.sort(key=lambda t: (threads[t]["execution"]["started_seq"], t))
+            ids.sort(key=lambda t: (threads[t].execution.started_seq, t))
         order: list[str] = []
         stack = list(reversed(children.get(None, [])))
-        root = self.rollout.get("root_thread_id")
+        root = self.rollout.root_thread_id
         if root in stack:
             stack.remove(root)
             stack.append(root)
@@ -549,17 +559,17 @@ class ReplaySession:
         roles = set(roles)
         kinds = set(kinds)
         hits: list[SearchHit] = []
-        for item_id, item in self.rollout["conversation_items"].items():
-            if roles and item.get("role") not in roles and item.get("channel") not in roles:
+        for item_id, item in self.rollout.conversation_items.items():
+            if roles and item.role not in roles and item.channel not in roles:
                 continue
-            if kinds and item.get("kind") not in kinds:
+            if kinds and item.kind not in kinds:
                 continue
-            if thread_id is not None and item.get("thread_id") != thread_id:
+            if thread_id is not None and item.thread_id != thread_id:
                 continue
             if regex is not None and not regex.search(item_text(item)):
                 continue
             seq = self._first_seq.get(item_id, self.total)
-            hits.append(SearchHit(seq, item["thread_id"], item_id))
+            hits.append(SearchHit(seq, item.thread_id, item_id))
         hits.sort(key=lambda hit: (hit.seq, _ordinal(hit.item_id)))
         return hits
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from trace_viewer.model import ExecutionWindow, RolloutTrace, is_set
 
 if TYPE_CHECKING:
     from trace_viewer.reducer.replay import Replay
@@ -44,8 +47,8 @@ def format_duration(ms: int | None) -> str:
     return f"{hours}h{minutes:02d}m{seconds:02d}s" if hours else f"{minutes}m{seconds:02d}s"
 
 
-def _statuses(objects: dict[str, Any]) -> str:
-    counts = Counter(obj.get("execution", {}).get("status", "?") for obj in objects.values())
+def _statuses(executions: Iterable[ExecutionWindow]) -> str:
+    counts = Counter(execution.status for execution in executions)
     total = sum(counts.values())
     if not counts:
         return "0"
@@ -53,58 +56,63 @@ def _statuses(objects: dict[str, Any]) -> str:
     return f"{total} ({detail})"
 
 
-def _last_wall_time(rollout: dict[str, Any]) -> int | None:
+def _executions(rollout: RolloutTrace) -> Iterable[ExecutionWindow]:
+    yield from (thread.execution for thread in rollout.threads.values())
+    yield from (turn.execution for turn in rollout.codex_turns.values())
+    yield from (call.execution for call in rollout.inference_calls.values())
+    yield from (call.execution for call in rollout.tool_calls.values())
+    yield from (request.execution for request in rollout.compaction_requests.values())
+
+
+def _last_wall_time(rollout: RolloutTrace) -> int | None:
     """The latest wall time any object records: how far a still-running trace got."""
     latest: int | None = None
-    for key in ("threads", "codex_turns", "inference_calls", "tool_calls", "compaction_requests"):
-        for obj in rollout.get(key, {}).values():
-            execution = obj.get("execution") or {}
-            for name in ("started_at_unix_ms", "ended_at_unix_ms"):
-                value = execution.get(name)
-                if isinstance(value, int) and (latest is None or value > latest):
-                    latest = value
+    for execution in _executions(rollout):
+        for value in (execution.started_at_unix_ms, execution.ended_at_unix_ms):
+            if value is not None and (latest is None or value > latest):
+                latest = value
     return latest
 
 
 def summarize(replay: Replay) -> Summary:
     reducer = replay.reducer
-    rollout: dict[str, Any] = reducer.rollout
+    rollout = reducer.rollout
     summary = Summary()
-    started = rollout.get("started_at_unix_ms")
-    ended = rollout.get("ended_at_unix_ms") or _last_wall_time(rollout)
+    started = rollout.started_at_unix_ms
+    ended = rollout.ended_at_unix_ms or _last_wall_time(rollout)
     if started and ended:
         summary.duration_ms = max(0, ended - started)
 
     tokens = dict.fromkeys(TOKEN_FIELDS, 0)
     calls_per_thread: Counter[str] = Counter()
-    for call in rollout["inference_calls"].values():
-        calls_per_thread[call.get("thread_id")] += 1
-        usage = call.get("usage") or {}
-        for name in TOKEN_FIELDS:
-            value = usage.get(name)
-            if isinstance(value, int):
-                tokens[name] += value
+    for call in rollout.inference_calls.values():
+        calls_per_thread[call.thread_id] += 1
+        if call.usage is not None:
+            for name in TOKEN_FIELDS:
+                tokens[name] += getattr(call.usage, name)
     summary.tokens = tokens
-    turns_per_thread = Counter(turn.get("thread_id") for turn in rollout["codex_turns"].values())
+    turns_per_thread = Counter(turn.thread_id for turn in rollout.codex_turns.values())
 
-    status = str(rollout.get("status"))
-    if "recording_complete" in rollout:
-        status += ", recording complete" if rollout["recording_complete"] else ", recording not complete"
+    status: str = rollout.status
+    if isinstance(rollout.recording_complete, bool):
+        status += ", recording complete" if rollout.recording_complete else ", recording not complete"
+    elif is_set(rollout.recording_status):
+        status += ", recording complete" if rollout.recording_status == "complete" else ", recording not closed"
     fault = reducer.fault
     summary.rows = [
-        ("trace id", str(rollout.get("trace_id"))),
-        ("rollout id", str(rollout.get("rollout_id"))),
-        ("schema", str(rollout.get("schema_version"))),
+        ("trace id", rollout.trace_id),
+        ("rollout id", rollout.rollout_id),
+        ("schema", str(rollout.schema_version)),
         ("status", status),
         ("started", _time(started)),
         ("duration", format_duration(summary.duration_ms)),
         ("events", str(reducer.events_applied)),
-        ("threads", str(len(rollout["threads"]))),
-        ("turns", _statuses(rollout["codex_turns"])),
-        ("inference calls", _statuses(rollout["inference_calls"])),
-        ("tool calls", _statuses(rollout["tool_calls"])),
-        ("compactions", f"{len(rollout['compactions'])} installed, {len(rollout['compaction_requests'])} requests"),
-        ("conversation items", str(len(rollout["conversation_items"]))),
+        ("threads", str(len(rollout.threads))),
+        ("turns", _statuses(turn.execution for turn in rollout.codex_turns.values())),
+        ("inference calls", _statuses(call.execution for call in rollout.inference_calls.values())),
+        ("tool calls", _statuses(call.execution for call in rollout.tool_calls.values())),
+        ("compactions", f"{len(rollout.compactions)} installed, {len(rollout.compaction_requests)} requests"),
+        ("conversation items", str(len(rollout.conversation_items))),
         (
             "tokens",
             (
@@ -127,16 +135,16 @@ def summarize(replay: Replay) -> Summary:
             )
         )
 
-    for thread_id, thread in rollout["threads"].items():
+    for thread_id, thread in rollout.threads.items():
         summary.threads.append(
             (
-                str(thread.get("agent_path")),
-                str(thread.get("nickname") or ""),
-                str((thread.get("execution") or {}).get("status")),
-                str(thread.get("default_model") or ""),
+                thread.agent_path,
+                thread.nickname or "",
+                thread.execution.status,
+                thread.default_model or "",
                 turns_per_thread[thread_id],
                 calls_per_thread[thread_id],
-                len(thread.get("conversation_item_ids") or []),
+                len(thread.conversation_item_ids),
             )
         )
     summary.threads.sort(key=lambda row: row[0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import msgspec
 from conftest import sample, screen_text, wait_loaded
 
 from trace_viewer.app.main import TraceViewerApp
@@ -12,6 +13,7 @@ from trace_viewer.app.screens.picker import PickerScreen
 from trace_viewer.app.screens.tool_detail import ToolDetailScreen
 from trace_viewer.app.screens.viewer import ViewerScreen
 from trace_viewer.app.views import build_context, build_timeline, content_key, turn_titles
+from trace_viewer.model import ConversationItemAnchor, ToolCallAnchor
 from trace_viewer.session import ReplaySession
 
 SIZE = (110, 34)
@@ -55,16 +57,17 @@ async def test_a_running_call_shows_elapsed_time_to_the_cursor_and_no_output_tok
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
         screen = viewer(app)
-        calls = screen.session.rollout["inference_calls"]
-        call = next(c for c in calls.values() if c["execution"]["ended_seq"] > c["execution"]["started_seq"])
-        started, ended = call["execution"]["started_seq"], call["execution"]["ended_seq"]
+        calls = screen.session.rollout.inference_calls
+        call = next(c for c in calls.values() if (c.execution.ended_seq or 0) > c.execution.started_seq)
+        started, ended = call.execution.started_seq, call.execution.ended_seq
+        assert ended is not None
         screen.goto(ended - 1)  # the call has started and not ended here
         await pilot.pause()
-        row = next(r for r in screen.timeline.rows if r.object_id == call["inference_call_id"])
+        row = next(r for r in screen.timeline.rows if r.object_id == call.inference_call_id)
         assert row.status_at(screen.position) == "running"
         assert "out " not in row.detail_at(screen.position)
         wall = screen.session.wall_ms_at(screen.position)
-        assert row.duration_at(screen.position, wall) == wall - call["execution"]["started_at_unix_ms"]
+        assert row.duration_at(screen.position, wall) == wall - call.execution.started_at_unix_ms
         assert "out " in row.detail_at(ended)
         # The usage pane's unit is the thread's, whatever the position.
         await pilot.press("u")
@@ -92,7 +95,7 @@ async def test_the_inspector_keeps_the_turn_id() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
         screen = viewer(app)
-        turn_id = next(iter(screen.session.rollout["codex_turns"]))
+        turn_id = next(iter(screen.session.rollout.codex_turns))
         screen.goto(screen.session.seqs_of("inference_started")[0])
         await pilot.press("i")
         lines = [text for _, text in screen.query_one("#inspector").lines]
@@ -174,12 +177,13 @@ async def test_e_lands_on_the_delivered_item_in_view_and_highlighted() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
         screen = viewer(app)
-        spawn = next(e for e in screen.session.rollout["interaction_edges"].values() if e["kind"] == "spawn_agent")
-        tool = screen.session.rollout["tool_calls"][spawn["source"]["tool_call_id"]]
-        screen.goto(tool["execution"]["started_seq"])
+        spawn = next(e for e in screen.session.rollout.interaction_edges.values() if e.kind == "spawn_agent")
+        assert isinstance(spawn.source, ToolCallAnchor) and isinstance(spawn.target, ConversationItemAnchor)
+        tool = screen.session.rollout.tool_calls[spawn.source.tool_call_id]
+        screen.goto(tool.execution.started_seq)
         await pilot.press("e")
         await pilot.pause()
-        target = spawn["target"]["item_id"]
+        target = spawn.target.item_id
         pane = screen.context
         index = next(i for i, b in enumerate(pane.blocks) if b.item_id == target)
         region = pane.block_region(index)
@@ -193,12 +197,12 @@ async def test_e_lands_on_the_delivered_item_in_view_and_highlighted() -> None:
 def test_diff_matches_items_by_content() -> None:
     session = ReplaySession(sample("tools_multiturn_appserver"))
     session.load_all()
-    items = session.rollout["conversation_items"]
+    items = session.rollout.conversation_items
     first, second = list(items)[:2]
-    clone = {**items[first], "item_id": "conversation_item:other"}
+    clone = msgspec.structs.replace(items[first], item_id="conversation_item:other")
     assert content_key(clone) == content_key(items[first])
     assert content_key(items[first]) != content_key(items[second])
-    thread = session.rollout["root_thread_id"]
+    thread = session.rollout.root_thread_id
     calls = session.seqs_of("inference_started")
     from trace_viewer.app.views import ContextOptions
 
@@ -235,7 +239,7 @@ async def test_enter_on_a_tool_call_opens_its_detail_view() -> None:
         screen.context.focus()
         call_index = next(
             i for i, b in enumerate(screen.context.blocks)
-            if b.item_id and screen.session.rollout["conversation_items"][b.item_id]["kind"] == "function_call"
+            if b.item_id and screen.session.rollout.conversation_items[b.item_id].kind == "function_call"
         )  # fmt: skip
         screen.context.move_cursor(call_index)
         await pilot.press("enter")
@@ -251,7 +255,7 @@ async def test_mcp_and_code_cell_details() -> None:
             screen = viewer(app)
             from trace_viewer.app.tool_detail import tool_detail
 
-            details = [tool_detail(screen.session, t, screen.position) for t in screen.session.rollout["tool_calls"]]
+            details = [tool_detail(screen.session, t, screen.position) for t in screen.session.rollout.tool_calls]
             assert any(title in [s.title for s in d.sections] for d in details if d), name
 
 
@@ -260,8 +264,8 @@ async def test_a_tool_detail_before_the_call_ends_has_no_output() -> None:
     session.load_all()
     from trace_viewer.app.tool_detail import tool_detail
 
-    tool_id, tool = next(iter(session.rollout["tool_calls"].items()))
-    detail = tool_detail(session, tool_id, tool["execution"]["started_seq"])
+    tool_id, tool = next(iter(session.rollout.tool_calls.items()))
+    detail = tool_detail(session, tool_id, tool.execution.started_seq)
     assert detail is not None
     titles = [s.title for s in detail.sections]
     assert "Result" not in titles and "Output" in titles

@@ -35,7 +35,7 @@ async def test_corpus_bundle_scrubs_end_to_end(path: Path) -> None:
         session = screen.session
         step = max(1, session.total // 25)
         for position in [*range(1, session.total + 1, step), session.total]:
-            for thread_id in session.rollout["threads"]:
+            for thread_id in session.rollout.threads:
                 screen.goto(position, thread_id=thread_id)
                 shown = [b.item_id for b in screen.context.blocks if b.kind == "item" and b.mark != "replaced"]
                 assert shown == list(session.context_at(thread_id, position)), (path.name, position, thread_id)

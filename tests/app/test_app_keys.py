@@ -13,6 +13,7 @@ from trace_viewer.app.widgets.context import ContextPane
 from trace_viewer.app.widgets.inspector import InspectorPane
 from trace_viewer.app.widgets.timeline import TimelinePane
 from trace_viewer.app.widgets.usage import UsagePane
+from trace_viewer.model import ConversationItemAnchor, ToolCallAnchor, tag_of
 
 SIZE = (110, 34)
 
@@ -29,7 +30,7 @@ async def test_opens_at_the_last_event_with_root_thread() -> None:
         await wait_loaded(pilot)
         screen = viewer(app)
         assert screen.position == screen.session.total > 0
-        assert screen.thread_id == screen.session.rollout["root_thread_id"]
+        assert screen.thread_id == screen.session.rollout.root_thread_id
         text = screen_text(app)
         assert f"seq {screen.session.total} / {screen.session.total}" in text
         assert "/root" in text
@@ -201,12 +202,12 @@ async def test_search_filters_narrow_the_view_and_bad_regex() -> None:
         screen = viewer(app)
         screen.run_search("role:user")
         await pilot.pause()
-        items = screen.session.rollout["conversation_items"]
+        items = screen.session.rollout.conversation_items
         hits = screen.view.search.hits
-        assert hits and all(items[item_id]["role"] == "user" for _, _, item_id in hits)
+        assert hits and all(items[item_id].role == "user" for _, _, item_id in hits)
         # The context pane shows only user items now, with a notice saying so.
         shown = [b for b in screen.context.blocks if b.kind == "item"]
-        assert shown and all(items[b.item_id]["role"] == "user" for b in shown)
+        assert shown and all(items[b.item_id].role == "user" for b in shown)
         assert screen.context.blocks[0].text.startswith("Filter role:user")
         assert "[filter role:user]" in screen_text(app)
         screen.run_search("(unclosed")
@@ -215,7 +216,7 @@ async def test_search_filters_narrow_the_view_and_bad_regex() -> None:
         screen.run_search("")
         await pilot.pause()
         assert screen.view.search is None
-        assert any(items[b.item_id]["role"] != "user" for b in screen.context.blocks if b.kind == "item")
+        assert any(items[b.item_id].role != "user" for b in screen.context.blocks if b.kind == "item")
 
 
 async def test_diff_toggle() -> None:
@@ -278,9 +279,9 @@ async def test_thread_cycling_on_multi_agent() -> None:
         root = screen.thread_id
         await pilot.press("t")
         assert screen.thread_id != root
-        child = screen.session.rollout["threads"][screen.thread_id]
-        assert child["origin"]["type"] == "spawned"
-        assert child["agent_path"] in screen_text(app)
+        child = screen.session.rollout.threads[screen.thread_id]
+        assert tag_of(child.origin) == "spawned"
+        assert child.agent_path in screen_text(app)
         await pilot.press("T")
         assert screen.thread_id == root
 
@@ -290,14 +291,15 @@ async def test_edge_from_spawn_to_child_and_back() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
         screen = viewer(app)
-        spawn = next(e for e in screen.session.rollout["interaction_edges"].values() if e["kind"] == "spawn_agent")
-        tool = screen.session.rollout["tool_calls"][spawn["source"]["tool_call_id"]]
-        screen.goto(tool["execution"]["started_seq"])
+        spawn = next(e for e in screen.session.rollout.interaction_edges.values() if e.kind == "spawn_agent")
+        assert isinstance(spawn.source, ToolCallAnchor) and isinstance(spawn.target, ConversationItemAnchor)
+        tool = screen.session.rollout.tool_calls[spawn.source.tool_call_id]
+        screen.goto(tool.execution.started_seq)
         before = (screen.position, screen.thread_id)
         await pilot.press("e")
-        target = spawn["target"]["item_id"]
-        item = screen.session.rollout["conversation_items"][target]
-        assert screen.thread_id == item["thread_id"] != before[1]
+        target = spawn.target.item_id
+        item = screen.session.rollout.conversation_items[target]
+        assert screen.thread_id == item.thread_id != before[1]
         assert screen.position == screen.session.first_in_context(target)
         assert screen.context.selected_block().item_id == target
         await pilot.press("E")
@@ -309,16 +311,17 @@ async def test_agent_result_edge_goes_to_parent_notification() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
         screen = viewer(app)
-        result = next(e for e in screen.session.rollout["interaction_edges"].values() if e["kind"] == "agent_result")
-        source = result["source"]["item_id"]
-        items = screen.session.rollout["conversation_items"]
-        screen.goto(screen.session.total, thread_id=items[source]["thread_id"])
+        result = next(e for e in screen.session.rollout.interaction_edges.values() if e.kind == "agent_result")
+        assert isinstance(result.source, ConversationItemAnchor) and isinstance(result.target, ConversationItemAnchor)
+        source = result.source.item_id
+        items = screen.session.rollout.conversation_items
+        screen.goto(screen.session.total, thread_id=items[source].thread_id)
         screen.context.focus()
         await pilot.pause()
         assert screen.context.select_item(source)
         await pilot.press("e")
-        parent_item = result["target"]["item_id"]
-        assert screen.thread_id == items[parent_item]["thread_id"]
+        parent_item = result.target.item_id
+        assert screen.thread_id == items[parent_item].thread_id
         selected = screen.context.selected_block()
         assert selected is not None and selected.item_id == parent_item
 

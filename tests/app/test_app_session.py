@@ -38,11 +38,11 @@ def test_every_position_matches_a_replay_to_that_position(name: str) -> None:
     session = _loaded(sample(name))
     for seq in range(session.total + 1):
         exact = session.reducer_at(seq)
-        for thread_id in exact.rollout["threads"]:
+        for thread_id in exact.rollout.threads:
             live = tuple(exact.snapshots.get(thread_id, []))
             assert session.context_at(thread_id, seq) == live, (name, seq, thread_id)
             for item_id in live:
-                assert session.item_at(item_id, seq) == exact.rollout["conversation_items"][item_id], (seq, item_id)
+                assert session.item_at(item_id, seq) == exact.rollout.conversation_items[item_id], (seq, item_id)
 
 
 def test_reducer_at_uses_checkpoints_when_seeking_back(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,8 +75,8 @@ def test_reducer_at_uses_checkpoints_when_seeking_back(monkeypatch: pytest.Monke
 def test_clone_is_independent() -> None:
     session = _loaded(sample("exec_basic"))
     twin = clone_reducer(session.reducer)
-    twin.rollout["threads"].clear()
-    assert session.rollout["threads"]
+    twin.rollout.threads.clear()
+    assert session.rollout.threads
     assert twin.payloads is session.reducer.payloads
 
 
@@ -86,7 +86,7 @@ def test_fault_keeps_everything_before_it() -> None:
     assert session.fault.line is not None
     assert session.total > 0
     assert session.record(session.total) is not None
-    assert session.context_at(session.rollout["root_thread_id"], session.total)
+    assert session.context_at(session.rollout.root_thread_id, session.total)
 
 
 def test_local_compaction_detected_and_remote_not_double_counted() -> None:
@@ -105,10 +105,10 @@ def test_search_matches_item_text_and_filters() -> None:
     hits = session.search("hello")
     assert hits
     for hit in hits:
-        assert "hello" in item_text(session.rollout["conversation_items"][hit.item_id]).lower()
+        assert "hello" in item_text(session.rollout.conversation_items[hit.item_id]).lower()
     assert [h.seq for h in hits] == sorted(h.seq for h in hits)
     users = session.search("", roles=["user"])
-    assert users and all(session.rollout["conversation_items"][h.item_id]["role"] == "user" for h in users)
+    assert users and all(session.rollout.conversation_items[h.item_id].role == "user" for h in users)
     with pytest.raises(re.error):
         session.search("(")
 
@@ -151,7 +151,7 @@ def test_unopenable_bundle_is_a_fault_not_a_crash(tmp_path) -> None:
 @skip_unless("corpus/long_session")
 def test_long_session_positions_spot_checked() -> None:
     session = _loaded(CORPUS / "long_session")
-    root = session.rollout["root_thread_id"]
+    root = session.rollout.root_thread_id
     for seq in range(1, session.total + 1, max(1, session.total // 12)):
         exact = session.reducer_at(seq)
         assert session.context_at(root, seq) == tuple(exact.snapshots.get(root, []))

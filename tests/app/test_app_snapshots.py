@@ -78,7 +78,7 @@ def test_snapshot_whole_timeline_with_future_rows_dimmed(snap_compare) -> None:
 def test_snapshot_tool_call_detail(snap_compare) -> None:
     async def open_detail(pilot) -> None:
         screen = pilot.app.screen
-        tool = next(iter(screen.session.rollout["tool_calls"]))
+        tool = next(iter(screen.session.rollout.tool_calls))
         screen.post_message(ShowToolCall(tool))
         await pilot.pause()
 

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from trace_viewer.app.render import Palette, composition_bar, fold_pieces, render_item, sparkline
 from trace_viewer.app.views import ContextOptions, build_context, build_timeline, composition, current_row_key
+from trace_viewer.model import ConversationBody, ConversationItem, TextPart
 from trace_viewer.session import ReplaySession
 
 
@@ -28,7 +29,7 @@ def test_timeline_tree_nests_children_under_parents() -> None:
     session = _session("agents_minimal")
     rows = build_timeline(session)
     by_key = {row.key: row for row in rows}
-    root = session.rollout["root_thread_id"]
+    root = session.rollout.root_thread_id
     assert rows[0].key == f"thread:{root}" and rows[0].depth == 0
     child = next(row for row in rows if row.kind == "thread" and row.object_id != root)
     assert child.parent_key == f"thread:{root}" and child.depth == 1
@@ -54,7 +55,7 @@ def test_current_row_follows_the_event() -> None:
 
 def test_context_blocks_equal_the_live_context_and_mark_the_current_event() -> None:
     session = _session("exec_basic")
-    root = session.rollout["root_thread_id"]
+    root = session.rollout.root_thread_id
     seq = session.seqs_of("inference_completed")[0]
     blocks = build_context(session, root, seq)
     assert [b.item_id for b in blocks if b.kind == "item"] == list(session.context_at(root, seq))
@@ -67,14 +68,14 @@ def test_context_blocks_equal_the_live_context_and_mark_the_current_event() -> N
 
 def test_remote_compaction_rule_sits_before_the_replacement() -> None:
     session = _session("compaction_remote_midturn")
-    root = session.rollout["root_thread_id"]
+    root = session.rollout.root_thread_id
     after = session.seqs_of("compaction_installed")[0] + 1
     blocks = build_context(session, root, after)
     rule = next(i for i, b in enumerate(blocks) if b.kind == "rule")
-    compaction = next(iter(session.rollout["compactions"].values()))
-    assert blocks[rule + 1].kind == "group" and len(blocks[rule + 1].members) == len(compaction["input_item_ids"])
+    compaction = next(iter(session.rollout.compactions.values()))
+    assert blocks[rule + 1].kind == "group" and len(blocks[rule + 1].members) == len(compaction.input_item_ids)
     following = next(b for b in blocks[rule + 1 :] if b.kind == "item")
-    assert following.item_id in compaction["replacement_item_ids"]
+    assert following.item_id in compaction.replacement_item_ids
     assert any(b.mark == "summary" for b in blocks)
     opened = build_context(session, root, after, ContextOptions(show_all_replaced=True))
     assert sum(1 for b in opened if b.mark == "replaced") > 0
@@ -82,7 +83,7 @@ def test_remote_compaction_rule_sits_before_the_replacement() -> None:
 
 def test_diff_counts_add_up() -> None:
     session = _session("tools_multiturn_appserver")
-    root = session.rollout["root_thread_id"]
+    root = session.rollout.root_thread_id
     seq = session.seqs_of("inference_started")[2]
     blocks = build_context(session, root, seq, ContextOptions(diff=True))
     items = [b for b in blocks if b.kind == "item"]
@@ -105,14 +106,18 @@ def test_fold_pieces() -> None:
 
 
 def test_render_item_keeps_markup_literal_and_escapes_controls() -> None:
-    item = {
-        "item_id": "conversation_item:1",
-        "role": "user",
-        "channel": None,
-        "kind": "message",
-        "body": {"parts": [{"type": "text", "text": "[bold]x[/bold] \x1b[31mred \u202etxt"}]},
-        "produced_by": [],
-    }
+    item = ConversationItem(
+        item_id="conversation_item:1",
+        thread_id="thread-1",
+        codex_turn_id=None,
+        first_seen_at_unix_ms=0,
+        role="user",
+        channel=None,
+        kind="message",
+        body=ConversationBody([TextPart("[bold]x[/bold] \x1b[31mred \u202etxt")]),
+        call_id=None,
+        produced_by=[],
+    )
     text = _plain(
         render_item(item, Palette(), width=80, expanded=False, provenance=True, mark="", index=1, first_seq=3)
     )
@@ -127,6 +132,6 @@ def test_sparkline_and_composition_fit_their_width() -> None:
     squeezed = sparkline(list(range(100)), Palette(), current=None, marks=set(), width=10)
     assert len(squeezed.plain) == 10
     session = _session("exec_basic")
-    shares = composition(session, session.rollout["root_thread_id"], session.total)
+    shares = composition(session, session.rollout.root_thread_id, session.total)
     assert shares["instructions"] > 0 and shares["user"] > 0
     assert len(composition_bar(shares, Palette(), 37).plain) == 37

@@ -20,7 +20,7 @@ def test_folded_item_height_estimate_is_close_to_the_rendered_height() -> None:
     session.load_all()
     console = Console(width=200)
     misses = total = 0
-    items = list(session.rollout["conversation_items"].values())
+    items = list(session.rollout.conversation_items.values())
     for width in (30, 60, 95):
         for item in items:
             group = render_item(
@@ -28,7 +28,7 @@ def test_folded_item_height_estimate_is_close_to_the_rendered_height() -> None:
             )
             rows = len(console.render_lines(group, console.options.update_width(width), pad=False, new_lines=False))
             estimate = item_rows_estimate(item, width=width, expanded=False, provenance=False)
-            assert abs(estimate - rows) <= 3, (item["item_id"], width, estimate, rows)
+            assert abs(estimate - rows) <= 3, (item.item_id, width, estimate, rows)
             misses += estimate != rows
             total += 1
     assert misses <= total // 4  # mostly exact: folded bodies are a few short lines

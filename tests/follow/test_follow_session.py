@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from corpora import skip_unless
+from state_view import json_state
 
 from follow.mock_model import FINAL_ANSWER, MockModel, codex_config
 from follow.writer import WriterOptions, WriterThread
@@ -251,7 +252,7 @@ def test_an_event_whose_payload_is_not_written_yet_is_held_not_applied(tmp_path:
     assert json.dumps(session.reducer.to_json(), sort_keys=True) == state  # nothing of the held event
     payload.write_bytes(body)
     assert session.poll() == 1 and not session.waiting and session.fault is None
-    assert held["payload"]["event_payload"]["raw_payload_id"] in session.rollout["raw_payloads"]
+    assert held["payload"]["event_payload"]["raw_payload_id"] in json_state(session)["raw_payloads"]
 
 
 # ----- the real Codex --------------------------------------------------------------------------------
@@ -313,7 +314,7 @@ def test_following_real_codex_while_it_writes(tmp_path: Path) -> None:
     assert [record.seq for record in session.records] == list(range(1, len(source_events(bundle)) + 1))
     texts = [
         part.get("text")
-        for item in session.rollout["conversation_items"].values()
+        for item in json_state(session)["conversation_items"].values()
         for part in item.get("body", {}).get("parts", [])
     ]
     assert FINAL_ANSWER in texts

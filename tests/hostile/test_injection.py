@@ -39,6 +39,7 @@ from hostile_helpers import (
     time_limit,
     write_lines,
 )
+from state_view import json_state
 
 from trace_viewer import cli
 from trace_viewer.app.main import TraceViewerApp
@@ -161,7 +162,7 @@ def test_context_output_is_literal_and_safe(
     hostile: dict[str, Path], name: str, fmt: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bundle = hostile[name]
-    rollout = reduce_bundle(bundle).rollout
+    rollout = json_state(reduce_bundle(bundle))
     requests: list[list[str]] = [["--inference", call_id] for call_id in rollout["inference_calls"]]
     requests += [["--seq", "100000", "--thread", thread_id] for thread_id in rollout["threads"]]
     assert requests
@@ -184,7 +185,7 @@ def test_context_json_is_safe_and_exact(
     hostile: dict[str, Path], name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bundle = hostile[name]
-    rollout = reduce_bundle(bundle).rollout
+    rollout = json_state(reduce_bundle(bundle))
     for call_id, inference in rollout["inference_calls"].items():
         code, out, _ = call(capsys, "context", str(bundle), "--inference", call_id, "--format", "json")
         assert code == 0

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from trace_viewer.model import ConversationItemAnchor, InteractionEdge, ThreadAnchor, ToolCallAnchor, TraceAnchor
 from trace_viewer.session import ReplaySession
 
 JUMP_NAMES = {"inference": "model call", "turn": "turn", "compaction": "compaction"}
@@ -51,19 +51,20 @@ def event_anchors(session: ReplaySession, position: int) -> list[tuple[str, str]
     if change is not None:
         rollout = session.rollout
         for object_id in (*change.created, *change.updated):
-            if object_id in rollout["tool_calls"]:
+            if object_id in rollout.tool_calls:
                 anchors.append(("tool_call", object_id))
-            elif object_id in rollout["conversation_items"]:
+            elif object_id in rollout.conversation_items:
                 anchors.append(("conversation_item", object_id))
     return anchors
 
 
-def _anchor_of(end: dict[str, Any]) -> tuple[str, str] | None:
-    kind = end.get("type")
-    for key in ("item_id", "tool_call_id", "thread_id"):
-        if isinstance(end.get(key), str):
-            return str(kind), end[key]
-    return None
+def _anchor_of(end: TraceAnchor) -> tuple[str, str]:
+    if isinstance(end, ConversationItemAnchor):
+        return "conversation_item", end.item_id
+    if isinstance(end, ToolCallAnchor):
+        return "tool_call", end.tool_call_id
+    assert isinstance(end, ThreadAnchor)
+    return "thread", end.thread_id
 
 
 def edge_landing(session: ReplaySession, anchors: list[tuple[str, str]], position: int) -> Landing | None:
@@ -72,47 +73,47 @@ def edge_landing(session: ReplaySession, anchors: list[tuple[str, str]], positio
     Forward from a spawn/send tool call: the item it delivered, at the first position it is in the
     receiving thread's context — selected, so the pane scrolls to it and highlights it.
     """
-    edges = list(session.rollout["interaction_edges"].values())
+    edges = list(session.rollout.interaction_edges.values())
     for anchor in anchors:
         for forward in (True, False):
             for edge in edges:
-                if _anchor_of(edge.get("source" if forward else "target") or {}) != anchor:
+                if _anchor_of(edge.source if forward else edge.target) != anchor:
                     continue
-                there = _anchor_of(edge.get("target" if forward else "source") or {})
-                landing = _landing(session, there, edge, position) if there is not None else None
+                there = _anchor_of(edge.target if forward else edge.source)
+                landing = _landing(session, there, edge, position)
                 if landing is not None:
                     return landing
     return None
 
 
-def _landing(session: ReplaySession, anchor: tuple[str, str], edge: dict[str, Any], position: int) -> Landing | None:
+def _landing(session: ReplaySession, anchor: tuple[str, str], edge: InteractionEdge, position: int) -> Landing | None:
     kind, object_id = anchor
     rollout = session.rollout
     if kind == "conversation_item":
-        item = rollout["conversation_items"].get(object_id)
+        item = rollout.conversation_items.get(object_id)
         if item is None:
             return None
         seq = session.first_in_context(object_id) or session.first_seq(object_id) or position
-        return Landing(seq, item.get("thread_id"), object_id, f"{edge.get('kind')}: → {object_id}")
+        return Landing(seq, item.thread_id, object_id, f"{edge.kind}: → {object_id}")
     if kind == "tool_call":
-        tool = rollout["tool_calls"].get(object_id)
+        tool = rollout.tool_calls.get(object_id)
         if tool is None:
             return None
-        note = f"{edge.get('kind')}: → tool call {object_id}"
-        return Landing(tool["execution"]["started_seq"], tool.get("thread_id"), None, note)
+        note = f"{edge.kind}: → tool call {object_id}"
+        return Landing(tool.execution.started_seq, tool.thread_id, None, note)
     if kind == "thread":
-        thread = rollout["threads"].get(object_id)
+        thread = rollout.threads.get(object_id)
         if thread is None:
             return None
-        note = f"{edge.get('kind')}: → thread {thread.get('agent_path')}"
-        return Landing(max(position, thread["execution"]["started_seq"]), object_id, None, note)
+        note = f"{edge.kind}: → thread {thread.agent_path}"
+        return Landing(max(position, thread.execution.started_seq), object_id, None, note)
     return None
 
 
 def root_thread(session: ReplaySession, current: str | None) -> str | None:
     """Keep a valid thread selection: the current one if it exists, else the root, else the first."""
-    threads = session.rollout["threads"]
+    threads = session.rollout.threads
     if current is not None and current in threads:
         return current
-    root = session.rollout.get("root_thread_id")
+    root = session.rollout.root_thread_id
     return root if root in threads else next(iter(threads), None)

@@ -18,6 +18,18 @@ from rich.style import Style
 from rich.text import Text
 
 from trace_viewer.app.views import duration_text, short_id, size_text, tokens_text
+from trace_viewer.model import (
+    AgentMessageMetadata,
+    CodePart,
+    ConversationItem,
+    EncodedPart,
+    InferenceCall,
+    JsonPart,
+    PayloadRefPart,
+    SummaryPart,
+    TextPart,
+    tag_of,
+)
 from trace_viewer.text import visible
 
 # Folded items show this many logical lines; each is cut to a few screen rows.
@@ -175,51 +187,45 @@ def pretty_json(summary: str) -> str:
         return summary
 
 
-def item_body(item: dict[str, Any], tool_label: str | None = None) -> list[tuple[str, str]]:
+def item_body(item: ConversationItem, tool_label: str | None = None) -> list[tuple[str, str]]:
     """(style name, raw text) pieces of an item's body, in order."""
     pieces: list[tuple[str, str]] = []
-    agent = item.get("agent_message")
-    if isinstance(agent, dict):
-        pieces.append(("agent", f"{agent.get('author')} → {agent.get('recipient')}\n"))
-    kind = item.get("kind")
+    agent = item.agent_message
+    if isinstance(agent, AgentMessageMetadata):
+        pieces.append(("agent", f"{agent.author} → {agent.recipient}\n"))
+    kind = item.kind
     if kind in ("function_call", "custom_tool_call") and tool_label:
-        pieces.append(("call", f"{tool_label}  ({item.get('call_id')})\n"))
-    elif kind in ("function_call_output", "custom_tool_call_output") and item.get("call_id"):
-        pieces.append(("meta", f"output of {item.get('call_id')}\n"))
-    for part in (item.get("body") or {}).get("parts") or []:
-        if not isinstance(part, dict):
-            continue
-        part_type = part.get("type")
-        if part_type == "text":
-            pieces.append(("text", str(part.get("text", ""))))
-        elif part_type == "summary":
-            pieces.append(("summary-text", str(part.get("text", ""))))
-        elif part_type == "encoded":
-            value = str(part.get("value", ""))
-            pieces.append(("badge", f"⟨{part.get('label') or 'encoded'} · {size_text(len(value))}⟩"))
-        elif part_type == "json":
-            pieces.append(("code", pretty_json(str(part.get("summary", "")))))
-        elif part_type == "code":
-            pieces.append(("meta", f"{part.get('language') or 'code'}:\n"))
-            pieces.append(("code", str(part.get("source", ""))))
-        elif part_type == "payload_ref":
-            pieces.append(("badge", f"⟨{part.get('label') or 'payload'} · {part.get('raw_payload_id')}⟩"))
-        else:
-            pieces.append(("meta", f"⟨{part_type}⟩"))
+        pieces.append(("call", f"{tool_label}  ({item.call_id})\n"))
+    elif kind in ("function_call_output", "custom_tool_call_output") and item.call_id:
+        pieces.append(("meta", f"output of {item.call_id}\n"))
+    for part in item.body.parts:
+        if isinstance(part, TextPart):
+            pieces.append(("text", part.text))
+        elif isinstance(part, SummaryPart):
+            pieces.append(("summary-text", part.text))
+        elif isinstance(part, EncodedPart):
+            pieces.append(("badge", f"⟨{part.label or 'encoded'} · {size_text(len(part.value))}⟩"))
+        elif isinstance(part, JsonPart):
+            pieces.append(("code", pretty_json(part.summary)))
+        elif isinstance(part, CodePart):
+            pieces.append(("meta", f"{part.language or 'code'}:\n"))
+            pieces.append(("code", part.source))
+        elif isinstance(part, PayloadRefPart):
+            pieces.append(("badge", f"⟨{part.label or 'payload'} · {part.raw_payload_id}⟩"))
     return pieces
 
 
 def item_header(
-    item: dict[str, Any],
+    item: ConversationItem,
     palette: Palette,
     *,
     index: int | None,
     mark: str,
     first_seq: int | None,
 ) -> Text:
-    role = str(item.get("role") or "?")
-    kind = str(item.get("kind") or "?")
-    channel = item.get("channel")
+    role: str = item.role
+    kind: str = item.kind
+    channel = item.channel
     header = Text(no_wrap=True, overflow="ellipsis")
     prefix = {"added": "+ ", "dropped": "− ", "kept": "  ", "replaced": "  "}.get(mark, "")
     if prefix:
@@ -233,36 +239,33 @@ def item_header(
         header.append(f" {kind}", palette["kind"])
     if mark == "summary":
         header.append(" ★ summary", palette["summary"])
-    item_id = str(item.get("item_id"))
-    header.append("  " + (item_id.replace("conversation_item:", "item ", 1)), palette["meta"])
+    header.append("  " + (item.item_id.replace("conversation_item:", "item ", 1)), palette["meta"])
     if first_seq is not None:
         header.append(f" @{first_seq}", palette["meta"])
     return header
 
 
-def provenance_text(item: dict[str, Any], palette: Palette, first_seq: int | None) -> Text:
+def provenance_text(item: ConversationItem, palette: Palette, first_seq: int | None) -> Text:
     out = Text(style=palette["meta"])
     producers = []
-    for producer in item.get("produced_by") or []:
-        if not isinstance(producer, dict):
-            continue
-        kind = producer.get("type")
-        ref = next((str(v) for k, v in producer.items() if k != "type"), "")
-        producers.append(f"{kind} {short_id(ref)}" if ref else str(kind))
+    for producer in item.produced_by:
+        kind = tag_of(producer)
+        ref = next((str(getattr(producer, name)) for name in producer.__struct_fields__), "")
+        producers.append(f"{kind} {short_id(ref)}" if ref else kind)
     out.append("produced by " + (", ".join(producers) if producers else "request input (no producer)"))
     if first_seq is not None:
         out.append(f" · first seen seq {first_seq}")
-    if item.get("accepted_seq") is not None:
-        out.append(f" · accepted seq {item.get('accepted_seq')}")
-    if item.get("responses_item_id"):
-        out.append(f" · responses id {safe_line(item.get('responses_item_id'))}")
-    if item.get("codex_turn_id"):
-        out.append(f" · turn {short_id(str(item.get('codex_turn_id')))}")
+    if isinstance(item.accepted_seq, int):
+        out.append(f" · accepted seq {item.accepted_seq}")
+    if isinstance(item.responses_item_id, str) and item.responses_item_id:
+        out.append(f" · responses id {safe_line(item.responses_item_id)}")
+    if item.codex_turn_id:
+        out.append(f" · turn {short_id(item.codex_turn_id)}")
     return out
 
 
 def render_item(
-    item: dict[str, Any],
+    item: ConversationItem,
     palette: Palette,
     *,
     width: int,
@@ -281,7 +284,7 @@ def render_item(
     parts: list[Text] = [item_header(item, palette, index=index, mark=mark, first_seq=first_seq)]
     if provenance:
         parts.append(provenance_text(item, palette, first_seq))
-    if item.get("kind") == "compaction_marker":
+    if item.kind == "compaction_marker":
         parts.append(Text("compaction marker (history before this point was replaced)", style=palette["rule"]))
         return Group(*parts)
     pieces = [(style, text if text.endswith("\n") else text + "\n") for style, text in item_body(item, tool_label)]
@@ -317,7 +320,7 @@ def mark_matches(text: Text, pattern: str, style: Style) -> int:
 
 
 def item_rows_estimate(
-    item: dict[str, Any],
+    item: ConversationItem,
     *,
     width: int,
     expanded: bool,
@@ -331,7 +334,7 @@ def item_rows_estimate(
     for blocks off screen, which are rendered (and measured) once they come into view.
     """
     rows = 2 if provenance else 1
-    if item.get("kind") == "compaction_marker":
+    if item.kind == "compaction_marker":
         return rows + 1
     pieces = [(style, text if text.endswith("\n") else text + "\n") for style, text in item_body(item, tool_label)]
     shown, hidden_lines, hidden_chars = fold_pieces(pieces, width, expanded)
@@ -391,17 +394,17 @@ def timeline_label(
     return text
 
 
-def usage_lines(call: dict[str, Any] | None, palette: Palette, *, ended: bool) -> Text:
+def usage_lines(call: InferenceCall | None, palette: Palette, *, ended: bool) -> Text:
     """Two rows: which call and its tokens; request/response sizes."""
     out = Text()
     if call is None:
         out.append("No model call on this thread yet.", palette["meta"])
         return out
     out.append("call ", palette["meta"])
-    out.append(short_id(call["inference_call_id"]), palette["thread"])
-    out.append(f" {safe_line(call.get('model'))}", palette["meta"])
-    usage = call.get("usage") if ended else None
-    if not usage:
+    out.append(short_id(call.inference_call_id), palette["thread"])
+    out.append(f" {safe_line(call.model)}", palette["meta"])
+    usage = call.usage if ended else None
+    if usage is None:
         out.append("  tokens: " + ("running…" if not ended else "not reported"), palette["meta"])
     else:
         for label, key in (
@@ -411,11 +414,11 @@ def usage_lines(call: dict[str, Any] | None, palette: Palette, *, ended: bool) -
             ("reasoning", "reasoning_output_tokens"),
         ):
             out.append(f"  {label} ", palette["meta"])
-            out.append(tokens_text(usage.get(key)))
+            out.append(tokens_text(getattr(usage, key)))
     out.append("\n")
-    responses = len(call.get("response_item_ids") or []) if ended else 0
+    responses = len(call.response_item_ids) if ended else 0
     out.append(
-        f"request {len(call.get('request_item_ids') or [])} items → response {responses} items",
+        f"request {len(call.request_item_ids)} items → response {responses} items",
         palette["meta"],
     )
     return out

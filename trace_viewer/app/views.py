@@ -11,10 +11,29 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any
 
-import orjson
+import msgspec
 
+from trace_viewer.model import (
+    AgentSummary,
+    CodeCellRequester,
+    Compaction,
+    ConversationItem,
+    EncodedPart,
+    ExecCommandRequest,
+    ExecutionWindow,
+    GenericSummary,
+    InferenceCall,
+    McpKind,
+    OtherKind,
+    RolloutTrace,
+    SpawnedOrigin,
+    TerminalSummary,
+    ToolCall,
+    WaitAgentSummary,
+    WriteStdinRequest,
+    tag_of,
+)
 from trace_viewer.session import ReplaySession, item_text
 
 TIMELINE_KINDS = (
@@ -125,78 +144,62 @@ class TimelineRow:
         return max(0, wall_ms - self.start_ms)
 
 
-def _window(obj: dict[str, Any]) -> tuple[int, int | None, str, int | None, int | None]:
-    execution = obj.get("execution") or {}
-    return (
-        int(execution.get("started_seq") or 0),
-        execution.get("ended_seq"),
-        str(execution.get("status") or "running"),
-        execution.get("started_at_unix_ms"),
-        execution.get("ended_at_unix_ms"),
-    )
-
-
 def _window_row(
     kind: str,
     object_id: str,
-    obj: dict[str, Any],
+    execution: ExecutionWindow,
     *,
     title: str,
     detail: str = "",
     parent_key: str | None,
-    thread_id: str | None = None,
+    thread_id: str | None,
 ) -> TimelineRow:
-    """A timeline row keyed ``kind:object_id`` spanning ``obj``'s execution window."""
-    start, end, status, start_ms, end_ms = _window(obj)
+    """A timeline row keyed ``kind:object_id`` spanning an execution window."""
     return TimelineRow(
         key=f"{kind}:{object_id}",
         kind=kind,
         object_id=object_id,
         depth=0,
-        thread_id=thread_id if thread_id is not None else obj.get("thread_id"),
-        start_seq=start,
-        end_seq=end,
-        final_status=status,
-        start_ms=start_ms,
-        end_ms=end_ms,
+        thread_id=thread_id,
+        start_seq=execution.started_seq,
+        end_seq=execution.ended_seq,
+        final_status=execution.status,
+        start_ms=execution.started_at_unix_ms,
+        end_ms=execution.ended_at_unix_ms,
         title=title,
         detail=detail,
         parent_key=parent_key,
     )
 
 
-def tool_title(rollout: dict[str, Any], tool: dict[str, Any]) -> tuple[str, str]:
+def tool_title(rollout: RolloutTrace, tool: ToolCall) -> tuple[str, str]:
     """(kind label, short summary) of a tool call."""
-    kind = tool.get("kind") or {}
-    kind_type = str(kind.get("type") or "tool")
-    summary = tool.get("summary") or {}
+    kind = tool.kind
+    summary = tool.summary
     detail = ""
-    if kind_type == "mcp":
-        label = f"mcp {kind.get('server')}.{kind.get('tool')}"
-    elif kind_type == "other":
-        label = str(kind.get("name") or "tool")
+    if isinstance(kind, McpKind):
+        label = f"mcp {kind.server}.{kind.tool}"
+    elif isinstance(kind, OtherKind):
+        label = kind.name or "tool"
     else:
-        label = kind_type
-    summary_type = summary.get("type")
-    if summary_type == "terminal":
-        operation = rollout["terminal_operations"].get(summary.get("operation_id") or "")
-        request = (operation or {}).get("request") or {}
-        detail = str(request.get("display_command") or request.get("chars") or "")
-        if not detail and request.get("type") == "write_stdin":
+        label = tag_of(kind)
+    if isinstance(summary, TerminalSummary):
+        operation = rollout.terminal_operations.get(summary.operation_id)
+        request = operation.request if operation is not None else None
+        if isinstance(request, ExecCommandRequest):
+            detail = request.display_command
+        elif isinstance(request, WriteStdinRequest):
             detail = "(poll)"
-    elif summary_type == "agent":
-        detail = f"→ {summary.get('target_agent_path')}"
-        preview = summary.get("message_preview")
-        if preview:
-            detail += f": {preview}"
-    elif summary_type == "wait_agent":
-        target = summary.get("target_agent_path")
-        detail = f"→ {target}" if target else "any child"
-    elif summary_type == "generic":
-        generic_label = summary.get("label")
-        if generic_label and generic_label != label:
-            label = str(generic_label)
-        detail = str(summary.get("input_preview") or "")
+    elif isinstance(summary, AgentSummary):
+        detail = f"→ {summary.target_agent_path}"
+        if summary.message_preview:
+            detail += f": {summary.message_preview}"
+    elif isinstance(summary, WaitAgentSummary):
+        detail = f"→ {summary.target_agent_path}" if summary.target_agent_path else "any child"
+    elif isinstance(summary, GenericSummary):
+        if summary.label and summary.label != label:
+            label = summary.label
+        detail = summary.input_preview or ""
     return label, detail
 
 
@@ -204,27 +207,26 @@ def tool_title(rollout: dict[str, Any], tool: dict[str, Any]) -> tuple[str, str]
 PROMPT_PREVIEW = 60
 
 
-def _user_prompt(item: dict[str, Any]) -> str:
+def _user_prompt(item: ConversationItem) -> str:
     """A user message's text, unless it is context Codex injects (``<environment_context>``, ``<skills…>``)."""
-    if item.get("role") != "user" or item.get("kind") != "message":
+    if item.role != "user" or item.kind != "message":
         return ""
     text = item_text(item).strip()
     return "" if text.startswith("<") else text
 
 
-def turn_titles(rollout: dict[str, Any]) -> dict[str, str]:
+def turn_titles(rollout: RolloutTrace) -> dict[str, str]:
     """``turn N · <start of the user's prompt>`` per turn: N counts the thread's turns in start order."""
     prompts: dict[str, str] = {}
-    for item in rollout["conversation_items"].values():
-        turn_id = item.get("codex_turn_id")
-        if isinstance(turn_id, str) and turn_id not in prompts:
+    for item in rollout.conversation_items.values():
+        turn_id = item.codex_turn_id
+        if turn_id is not None and turn_id not in prompts:
             prompt = _user_prompt(item)
             if prompt:
                 prompts[turn_id] = prompt
-    by_thread: dict[Any, list[tuple[int, str]]] = {}
-    for turn_id, turn in rollout["codex_turns"].items():
-        started = (turn.get("execution") or {}).get("started_seq") or 0
-        by_thread.setdefault(turn.get("thread_id"), []).append((int(started), turn_id))
+    by_thread: dict[str, list[tuple[int, str]]] = {}
+    for turn_id, turn in rollout.codex_turns.items():
+        by_thread.setdefault(turn.thread_id, []).append((turn.execution.started_seq, turn_id))
     titles: dict[str, str] = {}
     for turns in by_thread.values():
         for ordinal, (_, turn_id) in enumerate(sorted(turns), start=1):
@@ -238,8 +240,8 @@ def turn_titles(rollout: dict[str, Any]) -> dict[str, str]:
 def build_timeline(session: ReplaySession) -> list[TimelineRow]:
     """Every object of the head state as a tree, in start order under each parent."""
     rollout = session.rollout
-    threads = rollout["threads"]
-    turns = rollout["codex_turns"]
+    threads = rollout.threads
+    turns = rollout.codex_turns
     children: dict[str | None, list[TimelineRow]] = {}
     rows_by_key: dict[str, TimelineRow] = {}
 
@@ -251,17 +253,17 @@ def build_timeline(session: ReplaySession) -> list[TimelineRow]:
     order = session.thread_order()
     for thread_id in order:
         thread = threads[thread_id]
-        origin = thread.get("origin") or {}
-        parent = origin.get("parent_thread_id") if origin.get("type") == "spawned" else None
-        nickname = thread.get("nickname")
+        origin = thread.origin
+        parent = origin.parent_thread_id if isinstance(origin, SpawnedOrigin) else None
+        nickname = thread.nickname
         add(
             _window_row(
                 "thread",
                 thread_id,
-                thread,
+                thread.execution,
                 thread_id=thread_id,
-                title=str(thread.get("agent_path") or short_id(thread_id)),
-                detail=str(nickname) if nickname else "",
+                title=thread.agent_path or short_id(thread_id),
+                detail=nickname or "",
                 parent_key=f"thread:{parent}" if parent in threads else None,
             )
         )
@@ -270,98 +272,103 @@ def build_timeline(session: ReplaySession) -> list[TimelineRow]:
             _window_row(
                 "turn",
                 turn_id,
-                turn,
+                turn.execution,
                 title=turn_labels.get(turn_id, "turn"),
-                parent_key=f"thread:{turn.get('thread_id')}",
+                parent_key=f"thread:{turn.thread_id}",
+                thread_id=turn.thread_id,
             )
         )
 
-    def turn_parent(turn_id: Any, thread_id: Any) -> str | None:
-        if isinstance(turn_id, str) and f"turn:{turn_id}" in rows_by_key:
+    def turn_parent(turn_id: str | None, thread_id: str | None) -> str | None:
+        if turn_id is not None and f"turn:{turn_id}" in rows_by_key:
             return f"turn:{turn_id}"
         if f"thread:{thread_id}" in rows_by_key:
             return f"thread:{thread_id}"
         return None
 
-    for call_id, call in rollout["inference_calls"].items():
-        usage = call.get("usage") or None
+    for call_id, call in rollout.inference_calls.items():
+        usage = call.usage
         outcome = ""
-        if usage:
-            outcome = f"in {tokens_text(usage.get('input_tokens'))} out {tokens_text(usage.get('output_tokens'))}"
+        if usage is not None:
+            outcome = f"in {tokens_text(usage.input_tokens)} out {tokens_text(usage.output_tokens)}"
         row = _window_row(
             "inference",
             call_id,
-            call,
-            title=f"model {call.get('model') or '?'}",
-            parent_key=turn_parent(call.get("codex_turn_id"), call.get("thread_id")),
+            call.execution,
+            title=f"model {call.model or '?'}",
+            parent_key=turn_parent(call.codex_turn_id, call.thread_id),
+            thread_id=call.thread_id,
         )
         row.outcome = outcome
         add(row)
-    for cell_id, cell in rollout["code_cells"].items():
-        source = str(cell.get("source_js") or "").strip().splitlines()
+    for cell_id, cell in rollout.code_cells.items():
+        source = cell.source_js.strip().splitlines()
         add(
             _window_row(
                 "code_cell",
                 cell_id,
-                cell,
+                cell.execution,
                 title="code cell",
                 detail=source[0] if source else "",
-                parent_key=turn_parent(cell.get("codex_turn_id"), cell.get("thread_id")),
+                parent_key=turn_parent(cell.codex_turn_id, cell.thread_id),
+                thread_id=cell.thread_id,
             )
         )
-    for tool_id, tool in rollout["tool_calls"].items():
+    for tool_id, tool in rollout.tool_calls.items():
         label, detail = tool_title(rollout, tool)
-        requester = tool.get("requester") or {}
+        requester = tool.requester
         parent_key = None
-        if requester.get("type") == "code_cell" and f"code_cell:{requester.get('code_cell_id')}" in rows_by_key:
-            parent_key = f"code_cell:{requester.get('code_cell_id')}"
+        if isinstance(requester, CodeCellRequester) and f"code_cell:{requester.code_cell_id}" in rows_by_key:
+            parent_key = f"code_cell:{requester.code_cell_id}"
         else:
-            parent_key = turn_parent(tool.get("started_by_codex_turn_id"), tool.get("thread_id"))
+            parent_key = turn_parent(tool.started_by_codex_turn_id, tool.thread_id)
         add(
             _window_row(
                 "tool",
                 tool_id,
-                tool,
+                tool.execution,
                 title=label,
                 detail=detail,
                 parent_key=parent_key,
+                thread_id=tool.thread_id,
             )
         )
-    for request_id, request in rollout["compaction_requests"].items():
+    for request_id, request in rollout.compaction_requests.items():
         add(
             _window_row(
                 "compaction_request",
                 request_id,
-                request,
+                request.execution,
                 title="compact request",
-                detail=str(request.get("model") or ""),
-                parent_key=turn_parent(request.get("codex_turn_id"), request.get("thread_id")),
+                detail=request.model,
+                parent_key=turn_parent(request.codex_turn_id, request.thread_id),
+                thread_id=request.thread_id,
             )
         )
-    for compaction_id, compaction in rollout["compactions"].items():
+    for compaction_id, compaction in rollout.compactions.items():
         seq = session.first_seq(compaction_id) or session.total
-        replaced = len(compaction.get("input_item_ids") or [])
-        replacement = len(compaction.get("replacement_item_ids") or [])
+        replaced = len(compaction.input_item_ids)
+        replacement = len(compaction.replacement_item_ids)
         add(
             TimelineRow(
                 key=f"compaction:{compaction_id}",
                 kind="compaction",
                 object_id=compaction_id,
                 depth=0,
-                thread_id=compaction.get("thread_id"),
+                thread_id=compaction.thread_id,
                 start_seq=seq,
                 end_seq=seq,
                 final_status="completed",
-                start_ms=compaction.get("installed_at_unix_ms"),
-                end_ms=compaction.get("installed_at_unix_ms"),
+                start_ms=compaction.installed_at_unix_ms,
+                end_ms=compaction.installed_at_unix_ms,
                 title="compaction",
                 detail=f"{replaced} → {replacement} items",
-                parent_key=turn_parent(compaction.get("codex_turn_id"), compaction.get("thread_id")),
+                parent_key=turn_parent(compaction.codex_turn_id, compaction.thread_id),
             )
         )
-    calls = rollout["inference_calls"]
+    calls = rollout.inference_calls
     for local in session.local_compactions:
-        call = calls.get(local.inference_call_id or "") or {}
+        local_call = calls.get(local.inference_call_id or "")
         wall = session.wall_ms_at(local.seq)
         add(
             TimelineRow(
@@ -377,7 +384,7 @@ def build_timeline(session: ReplaySession) -> list[TimelineRow]:
                 end_ms=wall,
                 title="local compaction",
                 detail=f"−{len(local.dropped_item_ids)} items (detected)",
-                parent_key=turn_parent(call.get("codex_turn_id"), local.thread_id),
+                parent_key=turn_parent(local_call.codex_turn_id if local_call else None, local.thread_id),
             )
         )
 
@@ -422,7 +429,7 @@ def current_row_key(session: ReplaySession, rows_by_object: dict[str, str], posi
         key = rows_by_object.get(object_id)
         if key is not None:
             return key
-    payload = record.event.get("payload") or {}
+    payload = record.payload
     for name in ("inference_call_id", "tool_call_id", "compaction_id"):
         key = rows_by_object.get(str(payload.get(name)))
         if key is not None:
@@ -474,19 +481,19 @@ class ContextOptions:
     kinds: tuple[str, ...] = ()
 
 
-def item_matches(item: dict[str, Any] | None, roles: tuple[str, ...], kinds: tuple[str, ...]) -> bool:
+def item_matches(item: ConversationItem | None, roles: tuple[str, ...], kinds: tuple[str, ...]) -> bool:
     """The filter of a search (``role:`` matches the role or the channel)."""
     if item is None:
         return False
-    if roles and item.get("role") not in roles and item.get("channel") not in roles:
+    if roles and item.role not in roles and item.channel not in roles:
         return False
-    return not kinds or item.get("kind") in kinds
+    return not kinds or item.kind in kinds
 
 
-def _compactions_for(session: ReplaySession, thread_id: str, position: int) -> list[dict[str, Any]]:
+def _compactions_for(session: ReplaySession, thread_id: str, position: int) -> list[Compaction]:
     found = []
-    for compaction_id, compaction in session.rollout["compactions"].items():
-        if compaction.get("thread_id") != thread_id:
+    for compaction_id, compaction in session.rollout.compactions.items():
+        if compaction.thread_id != thread_id:
             continue
         seq = session.first_seq(compaction_id)
         if seq is None or seq > position:
@@ -495,14 +502,14 @@ def _compactions_for(session: ReplaySession, thread_id: str, position: int) -> l
     return found
 
 
-def previous_call(session: ReplaySession, thread_id: str, position: int) -> dict[str, Any] | None:
+def previous_call(session: ReplaySession, thread_id: str, position: int) -> InferenceCall | None:
     """The thread's latest model call that started strictly before ``position``."""
-    best: dict[str, Any] | None = None
-    for call in session.rollout["inference_calls"].values():
-        if call.get("thread_id") != thread_id:
+    best: InferenceCall | None = None
+    for call in session.rollout.inference_calls.values():
+        if call.thread_id != thread_id:
             continue
-        started = (call.get("execution") or {}).get("started_seq") or 0
-        if started < position and (best is None or started > best["execution"]["started_seq"]):
+        started = call.execution.started_seq
+        if started < position and (best is None or started > best.execution.started_seq):
             best = call
     return best
 
@@ -534,7 +541,7 @@ def _filtered(session: ReplaySession, position: int, blocks: list[Block], option
     hidden = 0
     for block in blocks:
         if block.kind == "item" and block.item_id is not None:
-            item = session.item_at(block.item_id, position) or session.rollout["conversation_items"].get(block.item_id)
+            item = session.item_at(block.item_id, position) or session.rollout.conversation_items.get(block.item_id)
             if not item_matches(item, options.roles, options.kinds):
                 hidden += 1
                 continue
@@ -561,13 +568,13 @@ def _plain_blocks(
     # Where each compaction boundary goes: before the first of its marker/replacement items still live.
     rule_before: dict[str, list[Block]] = {}
     # Installed but not yet seen by a request: the live context changes at the next model call.
-    pending: list[dict[str, Any]] = []
+    pending: list[Compaction] = []
     summary_ids: set[str] = set()
     present = set(ids)
     for compaction in _compactions_for(session, thread_id, position):
-        compaction_id = compaction["compaction_id"]
-        replacement = list(compaction.get("replacement_item_ids") or [])
-        anchors = {compaction.get("marker_item_id"), *replacement}
+        compaction_id = compaction.compaction_id
+        replacement = list(compaction.replacement_item_ids)
+        anchors = {compaction.marker_item_id, *replacement}
         anchor = next((item for item in ids if item in anchors), None)
         if anchor is None:
             installed = session.first_seq(compaction_id) or 0
@@ -578,9 +585,9 @@ def _plain_blocks(
             continue
         for item_id in replacement:
             item = session.item_at(item_id, position)
-            if item and item.get("channel") == "summary":
+            if item and item.channel == "summary":
                 summary_ids.add(item_id)
-        replaced = tuple(compaction.get("input_item_ids") or [])
+        replaced = tuple(compaction.input_item_ids)
         group_key = f"replaced:{compaction_id}"
         text = f"compaction {short_id(compaction_id)}: {len(replaced)} items replaced by {len(replacement)}" + (
             " (summary)" if any(x in summary_ids for x in replacement) else ""
@@ -646,43 +653,42 @@ def _plain_blocks(
             )
         )
     for compaction in pending:
-        compaction_id = compaction["compaction_id"]
-        replaced = tuple(compaction.get("input_item_ids") or [])
-        replacement = tuple(compaction.get("replacement_item_ids") or [])
+        compaction_id = compaction.compaction_id
+        replaced_count = len(compaction.input_item_ids)
+        installed_ids = tuple(compaction.replacement_item_ids)
         group_key = f"replacement:{compaction_id}"
         blocks.append(
             Block(
                 "rule",
                 f"rule:{compaction_id}",
                 text=(
-                    f"compaction {short_id(compaction_id)} installed: {len(replaced)} items will be replaced by "
-                    f"{len(replacement)} at the thread's next model call"
+                    f"compaction {short_id(compaction_id)} installed: {replaced_count} items will be replaced by "
+                    f"{len(installed_ids)} at the thread's next model call"
                 ),
                 seq=session.first_seq(compaction_id),
                 current=session.first_seq(compaction_id) == position,
             )
         )
         expanded = options.show_all_replaced or group_key in options.expanded_groups
-        blocks.append(Block("group", group_key, text="replacement", members=replacement, expanded=expanded))
+        blocks.append(Block("group", group_key, text="replacement", members=installed_ids, expanded=expanded))
         if expanded:
-            for member in replacement:
+            for member in installed_ids:
                 blocks.append(Block("item", f"{group_key}/{member}", item_id=member, mark="summary"))
     return blocks
 
 
-def _head_item(session: ReplaySession, item_id: str) -> dict[str, Any] | None:
-    return session.rollout["conversation_items"].get(item_id)
+def _head_item(session: ReplaySession, item_id: str) -> ConversationItem | None:
+    return session.rollout.conversation_items.get(item_id)
 
 
-def content_key(item: dict[str, Any] | None) -> bytes:
+_KEY_ENCODER = msgspec.json.Encoder(order="deterministic")
+
+
+def content_key(item: ConversationItem | None) -> bytes:
     """What an item says to the model (role, kind, channel, call id, body), for matching by content."""
     if item is None:
         return b""
-    shown = (item.get("role"), item.get("kind"), item.get("channel"), item.get("call_id"), item.get("body"))
-    try:
-        return orjson.dumps(shown, option=orjson.OPT_SORT_KEYS)
-    except TypeError:
-        return repr(shown).encode()
+    return _KEY_ENCODER.encode((item.role, item.kind, item.channel, item.call_id, item.body))
 
 
 def _diff_blocks(
@@ -699,9 +705,9 @@ def _diff_blocks(
         blocks.append(Block("notice", "diff", text="Diff: no earlier model call on this thread; everything is new."))
         baseline: list[str] = []
     else:
-        baseline = list(call.get("request_item_ids") or [])
+        baseline = list(call.request_item_ids)
     # Items are matched by what the model reads, not by id: a byte-identical item sent again is kept.
-    started = call["execution"]["started_seq"] if call is not None else 0
+    started = call.execution.started_seq if call is not None else 0
     before = [content_key(session.item_at(item_id, started) or _head_item(session, item_id)) for item_id in baseline]
     after = [content_key(session.item_at(item_id, position) or _head_item(session, item_id)) for item_id in ids]
     matcher = difflib.SequenceMatcher(a=before, b=after, autojunk=False)
@@ -736,13 +742,13 @@ def _diff_blocks(
                 )
             )
     if call is not None:
-        started = call["execution"]["started_seq"]
+        started = call.execution.started_seq
         blocks.append(
             Block(
                 "notice",
                 "diff",
                 text=(
-                    f"Diff since model call {short_id(call['inference_call_id'])} (seq {started}): "
+                    f"Diff since model call {short_id(call.inference_call_id)} (seq {started}): "
                     f"+{added} added, −{dropped} dropped, {kept} kept"
                 ),
             )
@@ -756,11 +762,11 @@ def _diff_blocks(
 COMPOSITION_ORDER = ("instructions", "user", "assistant", "reasoning", "tool calls", "tool outputs", "summaries")
 
 
-def item_category(item: dict[str, Any]) -> str:
+def item_category(item: ConversationItem) -> str:
     """Which share of the context an item counts towards."""
-    kind = item.get("kind")
-    role = item.get("role")
-    if item.get("channel") == "summary" or kind == "compaction_marker":
+    kind = item.kind
+    role = item.role
+    if item.channel == "summary" or kind == "compaction_marker":
         return "summaries"
     if kind == "reasoning":
         return "reasoning"
@@ -775,12 +781,12 @@ def item_category(item: dict[str, Any]) -> str:
     return "assistant"
 
 
-def item_size(item: dict[str, Any]) -> int:
+def item_size(item: ConversationItem) -> int:
     """Characters an item contributes (encrypted blobs count by their encoded length)."""
     size = len(item_text(item))
-    for part in item.get("body", {}).get("parts", []):
-        if part.get("type") == "encoded":
-            size += len(str(part.get("value", "")))
+    for part in item.body.parts:
+        if isinstance(part, EncodedPart):
+            size += len(part.value)
     return size
 
 
@@ -813,31 +819,27 @@ def context_series(session: ReplaySession, thread_id: str, position: int) -> lis
     """
     calls = [
         c
-        for c in session.rollout["inference_calls"].values()
-        if c.get("thread_id") == thread_id and c["execution"]["started_seq"] <= position
+        for c in session.rollout.inference_calls.values()
+        if c.thread_id == thread_id and c.execution.started_seq <= position
     ]
-    calls.sort(key=lambda c: c["execution"]["started_seq"])
+    calls.sort(key=lambda c: c.execution.started_seq)
     compaction_seqs = sorted(
-        [
-            session.first_seq(cid) or 0
-            for cid, c in session.rollout["compactions"].items()
-            if c.get("thread_id") == thread_id
-        ]
+        [session.first_seq(cid) or 0 for cid, c in session.rollout.compactions.items() if c.thread_id == thread_id]
         + [local.seq for local in session.local_compactions if local.thread_id == thread_id]
     )
     points: list[ContextPoint] = []
     previous_seq = 0
     for call in calls:
-        seq = call["execution"]["started_seq"]
-        ended = call["execution"].get("ended_seq")
-        usage = (call.get("usage") or {}) if ended is not None and ended <= position else {}
+        seq = call.execution.started_seq
+        ended = call.execution.ended_seq
+        usage = call.usage if ended is not None and ended <= position else None
         compacted = any(previous_seq < s <= seq for s in compaction_seqs)
         points.append(
             ContextPoint(
                 seq=seq,
-                inference_call_id=call["inference_call_id"],
-                items=len(call.get("request_item_ids") or []),
-                input_tokens=usage.get("input_tokens") if usage else None,
+                inference_call_id=call.inference_call_id,
+                items=len(call.request_item_ids),
+                input_tokens=usage.input_tokens if usage is not None else None,
                 compaction_before=compacted,
             )
         )
@@ -852,27 +854,27 @@ def usage_unit(session: ReplaySession, thread_id: str) -> str:
     """
     ended = [
         c
-        for c in session.rollout["inference_calls"].values()
-        if c.get("thread_id") == thread_id and c["execution"].get("ended_seq") is not None
+        for c in session.rollout.inference_calls.values()
+        if c.thread_id == thread_id and c.execution.ended_seq is not None
     ]
-    if ended and all((c.get("usage") or {}).get("input_tokens") is not None for c in ended):
+    if ended and all(c.usage is not None for c in ended):
         return "tok"
     return "items"
 
 
-def selected_call(session: ReplaySession, thread_id: str, position: int) -> dict[str, Any] | None:
+def selected_call(session: ReplaySession, thread_id: str, position: int) -> InferenceCall | None:
     """The model call the usage pane talks about: the event's own call, else the thread's latest started."""
     record = session.record(position)
     if record is not None:
-        call_id = (record.event.get("payload") or {}).get("inference_call_id")
-        call = session.rollout["inference_calls"].get(call_id) if isinstance(call_id, str) else None
-        if call is not None and call.get("thread_id") == thread_id:
+        call_id = record.payload.get("inference_call_id")
+        call = session.rollout.inference_calls.get(call_id) if isinstance(call_id, str) else None
+        if call is not None and call.thread_id == thread_id:
             return call
-    best: dict[str, Any] | None = None
-    for call in session.rollout["inference_calls"].values():
-        if call.get("thread_id") != thread_id:
+    best: InferenceCall | None = None
+    for call in session.rollout.inference_calls.values():
+        if call.thread_id != thread_id:
             continue
-        started = call["execution"]["started_seq"]
-        if started <= position and (best is None or started > best["execution"]["started_seq"]):
+        started = call.execution.started_seq
+        if started <= position and (best is None or started > best.execution.started_seq):
             best = call
     return best

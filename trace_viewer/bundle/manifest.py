@@ -43,12 +43,11 @@ def load_manifest(bundle_dir: str | os.PathLike[str]) -> dict[str, Any]:
         manifest = parse_json_bytes(data)  # guarded against nesting deep enough to crash the parser
     except ValueError as error:
         raise BundleError(MANIFEST_FILE, f"invalid JSON ({error})") from None
-    validate_manifest(manifest)
-    return manifest
+    return validate_manifest(manifest)
 
 
-def validate_manifest(manifest: Any) -> None:
-    """Check the fields replay depends on have the documented types."""
+def validate_manifest(manifest: object) -> dict[str, Any]:
+    """The manifest, once the fields replay depends on are checked to have the documented types."""
     if not isinstance(manifest, dict):
         raise BundleError(MANIFEST_FILE, "is not a JSON object")
     for name, kind in _REQUIRED.items():
@@ -59,6 +58,7 @@ def validate_manifest(manifest: Any) -> None:
             raise BundleError(MANIFEST_FILE, f"field `{name}` must be {'an integer' if kind is int else 'a string'}")
     if manifest["schema_version"] < 1:
         raise BundleError(MANIFEST_FILE, f"invalid schema_version {manifest['schema_version']}")
+    return manifest
 
 
 def manifest_warnings(manifest: dict[str, Any]) -> list[str]:

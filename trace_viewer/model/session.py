@@ -1,121 +1,124 @@
-"""Rollout, threads, codex turns and the execution window they share."""
+"""Rollout, threads, codex turns and the raw payloads every object points into."""
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Literal, TypeAlias
 
-RolloutStatus = Literal["running", "completed", "failed", "aborted"]
-ExecutionStatus = Literal["running", "completed", "failed", "cancelled", "aborted"]
+import msgspec
+
+from trace_viewer.model.base import UNSET, ExecutionWindow, Record, RolloutStatus, Tagged, Unset
+from trace_viewer.model.conversation import ConversationItem, InferenceCall
+from trace_viewer.model.runtime import (
+    CodeCell,
+    Compaction,
+    CompactionRequest,
+    InteractionEdge,
+    TerminalOperation,
+    TerminalSession,
+    ToolCall,
+)
+
+RecordingStatus = Literal["complete", "unclosed"]
 
 
-class ExecutionWindow(TypedDict):
-    """When an object lived. ``seq`` orders events; wall time is for display only."""
-
-    started_at_unix_ms: int
-    started_seq: int
-    ended_at_unix_ms: int | None
-    ended_seq: int | None
-    status: ExecutionStatus
+class RootOrigin(Tagged, frozen=True, tag="root"):
+    pass
 
 
-class AgentThread(TypedDict):
+class SpawnedOrigin(Tagged, frozen=True, tag="spawned"):
+    parent_thread_id: str
+    spawn_edge_id: str
+    task_name: str
+    agent_role: str
+
+
+ThreadOrigin: TypeAlias = RootOrigin | SpawnedOrigin
+
+
+class AgentThread(Record):
     """One Codex thread (agent). The root session is a thread too."""
 
     thread_id: str
     agent_path: str
     nickname: str | None
-    # {"type": "root"} or {"type": "spawned", parent_thread_id, spawn_edge_id, task_name, agent_role}
-    origin: dict[str, Any]
+    origin: ThreadOrigin
     execution: ExecutionWindow
     default_model: str | None
-    # The thread's transcript in creation order (not the live context). Schema 1: every item
-    # the thread saw. Schema 2: accepted history only (docs/REDUCER-NOTES.md).
-    conversation_item_ids: list[str]
+    # The thread's transcript in creation order (not the live context). Schema 1: every item the
+    # thread saw. Schema 2 on: accepted history only (docs/REDUCER-NOTES.md).
+    conversation_item_ids: list[str] = msgspec.field(default_factory=list)
 
 
-class CodexTurn(TypedDict):
+class CodexTurn(Record):
     """One activation of the Codex runtime for a thread — not a chat turn."""
 
     codex_turn_id: str
     thread_id: str
     execution: ExecutionWindow
-    input_item_ids: list[str]
+    input_item_ids: list[str] = msgspec.field(default_factory=list)
 
 
-class RolloutTrace(TypedDict, total=False):
+class PayloadKind(msgspec.Struct, frozen=True, gc=False):
+    """`{"type": "inference_request"}` and the like."""
+
+    type: str
+
+
+class RawPayload(msgspec.Struct, frozen=True, gc=False):
+    """Where a payload is stored: a file (schemas 1, 2) or a shard record (schema 3)."""
+
+    raw_payload_id: str
+    kind: PayloadKind
+    path: str | Unset = UNSET
+    shard: int | Unset = UNSET
+    # Schema 3 prepared prompts: the model items they are made of (omitted when none).
+    parts: tuple[RawPayload, ...] | Unset = UNSET
+
+    def reference(self) -> dict[str, object]:
+        """The reference as a payload store reads it (a JSON-shaped mapping)."""
+        out: dict[str, object] = {"raw_payload_id": self.raw_payload_id, "kind": {"type": self.kind.type}}
+        if not isinstance(self.path, msgspec.UnsetType):
+            out["path"] = self.path
+        if not isinstance(self.shard, msgspec.UnsetType):
+            out["shard"] = self.shard
+        if isinstance(self.parts, tuple):
+            out["parts"] = [part.reference() for part in self.parts]
+        return out
+
+
+class RolloutTrace(Record):
     """The whole reduced graph. Id-keyed maps are sorted only when serialised."""
 
     schema_version: int
     trace_id: str
     rollout_id: str
     started_at_unix_ms: int
-    ended_at_unix_ms: int | None
-    status: RolloutStatus
-    recording_complete: bool  # schema 2 only: absent from schema 1 output
-    recording_status: Literal["complete", "unclosed"]  # schema 3 (replaces recording_complete)
-    root_thread_id: str
-    threads: dict[str, AgentThread]
-    codex_turns: dict[str, CodexTurn]
-    conversation_items: dict[str, Any]
-    inference_calls: dict[str, Any]
-    code_cells: dict[str, Any]
-    tool_calls: dict[str, Any]
-    terminal_sessions: dict[str, Any]
-    terminal_operations: dict[str, Any]
-    compactions: dict[str, Any]
-    compaction_requests: dict[str, Any]
-    interaction_edges: dict[str, Any]
-    raw_payloads: dict[str, Any]
-
-
-MAP_KEYS = (
-    "threads",
-    "codex_turns",
-    "conversation_items",
-    "inference_calls",
-    "code_cells",
-    "tool_calls",
-    "terminal_sessions",
-    "terminal_operations",
-    "compactions",
-    "compaction_requests",
-    "interaction_edges",
-    "raw_payloads",
-)
-
-
-def new_execution(seq: int, wall_time_unix_ms: int) -> ExecutionWindow:
-    """A window that opened at this event and has not closed."""
-    return {
-        "started_at_unix_ms": wall_time_unix_ms,
-        "started_seq": seq,
-        "ended_at_unix_ms": None,
-        "ended_seq": None,
-        "status": "running",
-    }
+    ended_at_unix_ms: int | None = None
+    status: RolloutStatus = "running"
+    recording_complete: bool | Unset = UNSET  # schema 2
+    recording_status: RecordingStatus | Unset = UNSET  # schema 3 (replaces recording_complete)
+    root_thread_id: str = ""
+    threads: dict[str, AgentThread] = msgspec.field(default_factory=dict)
+    codex_turns: dict[str, CodexTurn] = msgspec.field(default_factory=dict)
+    conversation_items: dict[str, ConversationItem] = msgspec.field(default_factory=dict)
+    inference_calls: dict[str, InferenceCall] = msgspec.field(default_factory=dict)
+    code_cells: dict[str, CodeCell] = msgspec.field(default_factory=dict)
+    tool_calls: dict[str, ToolCall] = msgspec.field(default_factory=dict)
+    terminal_sessions: dict[str, TerminalSession] = msgspec.field(default_factory=dict)
+    terminal_operations: dict[str, TerminalOperation] = msgspec.field(default_factory=dict)
+    compactions: dict[str, Compaction] = msgspec.field(default_factory=dict)
+    compaction_requests: dict[str, CompactionRequest] = msgspec.field(default_factory=dict)
+    interaction_edges: dict[str, InteractionEdge] = msgspec.field(default_factory=dict)
+    raw_payloads: dict[str, RawPayload] = msgspec.field(default_factory=dict)
 
 
 def new_rollout(
-    schema_version: int,
-    trace_id: str,
-    rollout_id: str,
-    root_thread_id: str,
-    started_at_unix_ms: int,
+    schema_version: int, trace_id: str, rollout_id: str, root_thread_id: str, started_at_unix_ms: int
 ) -> RolloutTrace:
-    """An empty graph, in the official field order."""
-    rollout: RolloutTrace = {
-        "schema_version": schema_version,
-        "trace_id": trace_id,
-        "rollout_id": rollout_id,
-        "started_at_unix_ms": started_at_unix_ms,
-        "ended_at_unix_ms": None,
-        "status": "running",
-    }
+    """An empty graph of a schema (its recording flag set as the official output has it)."""
+    rollout = RolloutTrace(schema_version, trace_id, rollout_id, started_at_unix_ms, root_thread_id=root_thread_id)
     if schema_version >= 3:
-        rollout["recording_status"] = "unclosed"
+        rollout.recording_status = "unclosed"
     elif schema_version >= 2:
-        rollout["recording_complete"] = False
-    rollout["root_thread_id"] = root_thread_id
-    for key in MAP_KEYS:
-        rollout[key] = {}  # type: ignore[literal-required]
+        rollout.recording_complete = False
     return rollout

@@ -1,89 +1,88 @@
 """Conversation items: what the model saw, reconciled across requests, responses and compactions.
 
-Every model-facing payload (request ``input``, response ``output_items``,
-compaction ``input_history``/``replacement_history``) is normalised and matched
-against the thread's previous snapshot, so an item re-sent in a later request
-keeps its ``conversation_item:N`` while genuinely new content gets a new one.
+Every model-facing payload (request ``input``, response ``output_items``, compaction
+``input_history``/``replacement_history``) is normalised and matched against the thread's
+previous snapshot, so an item re-sent in a later request keeps its ``conversation_item:N`` while
+genuinely new content gets a new one.
 
-Matching rule (identical to the official reducer, but indexed): an incoming item
-reuses the previous snapshot's item at the same position if the content matches;
-in a full request it may otherwise reuse the first not-yet-used matching item
-anywhere in the previous snapshot; else a new item is minted. Content match is
-equality of ``normalize.content_key``, so the "anywhere" search is a dict lookup.
-Schema 2 also requires the Responses ids to agree when both sides have one.
+Matching rule (identical to the official reducer, but indexed): an incoming item reuses the
+previous snapshot's item at the same position if the content matches; in a full request it may
+otherwise reuse the first not-yet-used matching item anywhere in the previous snapshot; else a
+new item is minted. Content match is equality of ``normalize.content_key``, so the "anywhere"
+search is a dict lookup. Schema 2 on also requires the Responses ids to agree when both sides
+have one.
 
-Thread transcripts (``thread.conversation_item_ids``) differ by schema. Schema 1
-lists every item the thread ever saw. Schema 2 lists the thread's accepted
-history: request and compaction items, receipt items, and response output only
-once it is accepted (or re-sent, which makes it a request item). The list stays
-in creation order however late an item qualifies (see docs/REDUCER-NOTES.md).
+Thread transcripts (``thread.conversation_item_ids``, kept by this part) differ by schema.
+Schema 1 lists every item the thread ever saw. Schema 2 on lists the thread's accepted history:
+request and compaction items, receipt items, and response output only once it is accepted (or
+re-sent, which makes it a request item). The list stays in creation order however late an item
+qualifies (see docs/REDUCER-NOTES.md).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Callable
-from typing import Any
+from typing import Literal
 
-from trace_viewer.reducer.core import ReducerBase
-from trace_viewer.reducer.errors import ReduceError
+from trace_viewer.model import (
+    UNSET,
+    AgentMessageMetadata,
+    CompactionProducer,
+    ConversationBody,
+    ConversationItem,
+    InferenceCall,
+    InferenceProducer,
+    Producer,
+    RawPayload,
+    ToolProducer,
+    is_set,
+)
+from trace_viewer.reducer.core import ReducerCore
+from trace_viewer.reducer.errors import PayloadError, ReduceError
+from trace_viewer.reducer.events import Envelope, HistoryItemAccepted
+from trace_viewer.reducer.fields import JsonValue, parse_json_preserving
+from trace_viewer.reducer.interfaces import CheckpointItems, Parts
 from trace_viewer.reducer.normalize import (
+    OUTPUT_KINDS,
+    ContentKey,
     NormalizedItem,
     item_content_key,
     merge_reasoning_parts,
     normalize_agent_message_item,
     normalize_model_item,
     normalize_model_items,
-    parse_json_preserving,
     token_usage_from_value,
 )
 
-# Official field order of a conversation item (optional keys are omitted when absent).
-_ITEM_FIELDS = (
-    "item_id",
-    "responses_item_id",
-    "accepted_at_unix_ms",
-    "accepted_seq",
-    "thread_id",
-    "codex_turn_id",
-    "first_seen_at_unix_ms",
-    "role",
-    "channel",
-    "kind",
-    "agent_message",
-    "body",
-    "call_id",
-    "produced_by",
-)
+Mode = Literal["full_snapshot", "append_only"]
+FULL_SNAPSHOT: Mode = "full_snapshot"
+APPEND_ONLY: Mode = "append_only"
 
-# Tool output kinds: schema 2 on does not hold them to the call-id consistency check.
-_OUTPUT_KINDS = frozenset({"function_call_output", "custom_tool_call_output"})
-
-FULL_SNAPSHOT = "full_snapshot"
-APPEND_ONLY = "append_only"
+# A normalised item and the payload it was read from (see NormalizedItem.read_from).
+_Known = tuple[NormalizedItem, str]
 
 
 class _RequestInputMemo:
-    """Per thread: the last request's ``input`` array and its normalised items, index for index.
+    """Normalised request items, to normalise each raw item once.
 
-    Every request re-sends the thread's whole history, so most of its ``input``
-    equals the previous request's (``==`` on the parsed dicts runs in C) and need
-    not be normalised again. Normalising is a function of the raw item alone,
-    except for parts that point into the payload (``raw_payload_id``), which are
-    re-pointed, and json summaries that needed the payload's number text, which
-    are never reused. Being a pure memo, it is shared by reducer clones.
+    Per thread: the last request's ``input`` array and its normalised items, index for index.
+    Every request re-sends the thread's whole history, so most of its ``input`` equals the
+    previous request's (``==`` on the parsed values runs in C) and need not be normalised again.
+    Per Responses id: the last raw item normalised, for an item stored once (a schema 3 model
+    item) that comes back at another position, e.g. after a compaction. Normalising is a
+    function of the raw item alone, except for parts that point into the payload, which are
+    re-pointed, and json summaries that needed the payload's number text, which are never
+    reused. Being a pure memo, it is shared by reducer clones.
     """
 
     __slots__ = ("by_id", "by_thread")
 
     def __init__(self) -> None:
-        # A normalised item comes with the payload it was read from (see NormalizedItem.read_from).
-        self.by_thread: dict[str, tuple[list[Any], list[tuple[NormalizedItem, str] | None]]] = {}
-        # Responses id -> (raw item, its normalised item): an item stored once (a schema 3 model
-        # item) comes back in later requests at other positions, e.g. after a compaction.
-        self.by_id: dict[str, tuple[Any, tuple[NormalizedItem, str]]] = {}
+        self.by_thread: dict[str, tuple[list[JsonValue], list[_Known | None]]] = {}
+        self.by_id: dict[str, tuple[JsonValue, _Known]] = {}
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> _RequestInputMemo:
+    def __deepcopy__(self, memo: dict[int, object]) -> _RequestInputMemo:
         return self
 
 
@@ -92,36 +91,47 @@ class _RawProbe:
 
     __slots__ = ("index", "raw_items", "used")
 
-    def __init__(self, raw_items: Callable[[], list[Any]], index: int) -> None:
+    def __init__(self, raw_items: Callable[[], list[JsonValue]], index: int) -> None:
         self.raw_items = raw_items
         self.index = index
         self.used = False
 
-    def __call__(self) -> Any:
+    def __call__(self) -> JsonValue:
         self.used = True
         return self.raw_items()[self.index]
 
 
-class ConversationReducer(ReducerBase):
+def _array(payload: JsonValue, key: str) -> list[JsonValue] | None:
+    value = payload.get(key) if isinstance(payload, dict) else None
+    return value if isinstance(value, list) else None
+
+
+class ConversationReducer:
     """Reconciliation of model-visible items with each thread's live snapshot."""
 
-    def init_concerns(self) -> None:
-        super().init_concerns()
+    def __init__(self, core: ReducerCore) -> None:
+        self.core = core
+        self.schema_version = core.schema_version
+        self._items = core.rollout.conversation_items
+        self.next_item_ordinal = 1
+        # Live model-visible history per thread: the last request snapshot plus response items
+        # and installed compaction replacements (thread_conversation_snapshots).
+        self.snapshots: dict[str, list[str]] = {}
         # Replacement history installed by a compaction and not yet seen in a full request:
         # that request is reconciled against it instead of the pre-compaction snapshot.
         self.pending_compaction_replacement_item_ids: dict[str, list[str]] = {}
         # Content key of every stored item (kept in step with body changes).
-        self._item_keys: dict[str, tuple[Any, ...]] = {}
+        self._item_keys: dict[str, ContentKey] = {}
         # (thread, call_id, kind) -> {item id: content key}, for the call-id reuse check.
-        self._call_id_keys: dict[tuple[str, str, str], dict[str, tuple[Any, ...]]] = {}
+        self._call_id_keys: dict[tuple[str, str, str], dict[str, ContentKey]] = {}
         # Membership mirror of each thread's conversation_item_ids.
         self._thread_item_sets: dict[str, set[str]] = {}
-        # Schema 2: every item the thread ever saw, accepted or not, in sighting order (the
+        # Schema 2 on: every item the thread ever saw, accepted or not, in sighting order (the
         # schema 1 transcript). Agent-edge delivery lookups search this, not the transcript.
         self._thread_seen_item_ids: dict[str, list[str]] = {}
         self._thread_seen_sets: dict[str, set[str]] = {}
-        # Schema 2: (thread, responses id) -> items carrying it, first acceptance (wall, seq),
-        # and items created from an agent-message receipt that await their first sighting.
+        # Schema 2 on: (thread, responses id) -> items carrying it, first acceptance (wall, seq),
+        # and items created from a receipt (agent message, tool output) awaiting their first sighting.
         self._items_by_responses_id: dict[tuple[str, str], list[str]] = {}
         self._acceptances: dict[tuple[str, str], tuple[int, int]] = {}
         self._receipt_items: dict[tuple[str, str], str] = {}
@@ -131,31 +141,75 @@ class ConversationReducer(ReducerBase):
         self._tool_output_receipts: set[str] = set()
         self._bound_receipts: set[str] = set()
 
-    # ----- payload entry points ---------------------------------------------------------
+    def connect(self, parts: Parts) -> None:
+        self.parts = parts
 
-    def _load_items(self, ref: dict[str, Any], key: str, items: list[Any]) -> list[NormalizedItem]:
-        """Normalise one payload array, with number text recovered from the file only if needed."""
-        cache: list[Any] = []
+    # ----- the Conversation interface --------------------------------------------------------------
+    def item(self, item_id: str) -> ConversationItem | None:
+        return self._items.get(item_id)
 
-        def raw_items() -> list[Any]:
+    def items(self) -> dict[str, ConversationItem]:
+        return self._items
+
+    def last_item_ordinal(self) -> int:
+        return self.next_item_ordinal - 1
+
+    def add_producer(self, item_id: str, producer: Producer) -> None:
+        item = self._items.get(item_id)
+        if item is None:
+            raise ReduceError(f"conversation item {item_id} disappeared during output linking")
+        if producer not in item.produced_by:
+            item.produced_by.append(producer)
+            self.core.note_updated(item_id)
+
+    def thread_seen_item_ids(self, thread_id: str) -> list[str]:
+        """Every item the thread saw, accepted or not, in order of first sighting (do not mutate).
+
+        Equal to the transcript in schema 1. From schema 2 on it also holds response output that
+        was never accepted: the official reducer still finds agent deliveries among those.
+        """
+        if self.schema_version < 2:
+            thread = self.parts.threads.find_thread(thread_id)
+            return thread.conversation_item_ids if thread is not None else []
+        return self._thread_seen_item_ids.get(thread_id, [])
+
+    def replace_history_after_compaction(self, thread_id: str, item_ids: list[str]) -> None:
+        self.pending_compaction_replacement_item_ids[thread_id] = list(item_ids)
+
+    def live_context(self, thread_id: str) -> list[str]:
+        return self.snapshots.get(thread_id, [])
+
+    # ----- payload entry points ----------------------------------------------------------------------
+
+    def _load_items(self, ref: RawPayload, key: str, items: list[JsonValue]) -> list[NormalizedItem]:
+        """Normalise one payload array, with number text recovered from the payload only if needed."""
+        return normalize_model_items(items, ref.raw_payload_id, self._raw_array(ref, key))
+
+    def _raw_array(self, ref: RawPayload, key: str) -> Callable[[], list[JsonValue]]:
+        """The array at ``key`` of a payload, parsed with number text kept (read on first call)."""
+        cache: list[list[JsonValue]] = []
+
+        def raw_items() -> list[JsonValue]:
             if not cache:
-                cache.append(parse_json_preserving(self.payloads.read_text(ref))[key])
+                cache.append(_array(self._parse_number_text(ref), key) or [])
             return cache[0]
 
-        return normalize_model_items(items, ref["raw_payload_id"], raw_items)
+        return raw_items
 
-    def _load_request_items(self, ref: dict[str, Any], thread_id: str, items: list[Any]) -> list[NormalizedItem]:
-        """``_load_items`` for a request's ``input``, normalising each raw item once.
+    def _parse_number_text(self, ref: RawPayload) -> JsonValue:
+        """A payload parsed again with its number literals kept as written (it parsed once already)."""
+        try:
+            return parse_json_preserving(self.core.read_payload_text(ref))
+        except ValueError as error:  # nesting our exact parser refuses though the payload store accepted it
+            where = ref.path if isinstance(ref.path, str) else f"shard {ref.shard}"
+            raise PayloadError(ref.raw_payload_id, where, f"invalid JSON: {error}") from None
 
-        An item equal (as parsed JSON) to one normalised before gives the same normalised item,
-        re-pointed at this payload if it has parts that point into its payload. Items whose json
-        summary needed the payload's number text are the exception: that text may differ
-        between two equal parsed values, so they are normalised every time.
-        """
+    def _load_request_items(self, ref: RawPayload, thread_id: str, items: list[JsonValue]) -> list[NormalizedItem]:
+        """``_load_items`` for a request's ``input``, normalising each raw item once (see the memo)."""
         memo = self._request_inputs
         previous = memo.by_thread.get(thread_id)
         # Index for index: a reusable normalised item, or None (not known, skipped, or not reusable).
-        aligned: list[tuple[NormalizedItem, str] | None] = [None] * len(items)
+        aligned: list[_Known | None] = [None] * len(items)
         if previous is not None:
             previous_items, previous_normalized = previous
             limit = min(len(items), len(previous_items))
@@ -163,14 +217,8 @@ class ConversationReducer(ReducerBase):
             while same < limit and items[same] == previous_items[same]:
                 same += 1
             aligned[:same] = previous_normalized[:same]
-        cache: list[Any] = []
-
-        def raw_items() -> list[Any]:
-            if not cache:
-                cache.append(parse_json_preserving(self.payloads.read_text(ref))["input"])
-            return cache[0]
-
-        payload_id: str = ref["raw_payload_id"]
+        raw_items = self._raw_array(ref, "input")
+        payload_id = ref.raw_payload_id
         out: list[NormalizedItem] = []
         for index, item in enumerate(items):
             known = aligned[index]
@@ -199,49 +247,37 @@ class ConversationReducer(ReducerBase):
         return out
 
     def reduce_inference_request(
-        self,
-        wall_time_unix_ms: int,
-        inference_call_id: str,
-        thread_id: str,
-        codex_turn_id: str,
-        request_payload: dict[str, Any],
+        self, wall_time_unix_ms: int, inference_call_id: str, thread_id: str, codex_turn_id: str, request: RawPayload
     ) -> list[str]:
         """Reconcile a request's input snapshot; returns the request item ids (the model's full context)."""
-        payload_id = request_payload["raw_payload_id"]
-        payload = self.read_payload(request_payload)
+        payload_id = request.raw_payload_id
+        payload = self.core.read_payload(request)
         if not isinstance(payload, dict) or "input" not in payload:
             raise ReduceError(f"inference request payload {payload_id} did not contain input")
         request_input = payload["input"]
         if not isinstance(request_input, list):
             raise ReduceError(f"inference request payload {payload_id} had non-array input")
-        items = self._load_request_items(request_payload, thread_id, request_input)
+        items = self._load_request_items(request, thread_id, request_input)
         self._bound_receipts.clear()
 
         previous_response_id = payload.get("previous_response_id")
+        post_compaction: list[str] | None = None
         if isinstance(previous_response_id, str):
-            # An incremental request only carries the delta: the context is the earlier
-            # call's request + response, extended by the new items.
-            base = self.inference_call_for_response_id(thread_id, previous_response_id)
+            # An incremental request only carries the delta: the context is the earlier call's
+            # request + response, extended by the new items.
+            base = self.parts.inference.call_for_response_id(thread_id, previous_response_id)
             if base is None:
                 raise ReduceError(
                     f"incremental inference request {inference_call_id} referenced unknown "
                     f"previous_response_id {previous_response_id}"
                 )
-            item_ids = base["request_item_ids"] + base["response_item_ids"]
-            item_ids += self.reconcile_conversation_items(
-                items,
-                thread_id,
-                codex_turn_id,
-                wall_time_unix_ms,
-                [],
-                len(item_ids),
-                APPEND_ONLY,
-                None,
+            item_ids = base.request_item_ids + base.response_item_ids
+            item_ids += self._reconcile(
+                items, thread_id, codex_turn_id, wall_time_unix_ms, [], len(item_ids), APPEND_ONLY
             )
-            post_compaction = None
         else:
             post_compaction = self.pending_compaction_replacement_item_ids.get(thread_id)
-            item_ids = self.reconcile_conversation_items(
+            item_ids = self._reconcile(
                 items, thread_id, codex_turn_id, wall_time_unix_ms, [], 0, FULL_SNAPSHOT, post_compaction
             )
 
@@ -249,73 +285,57 @@ class ConversationReducer(ReducerBase):
         if post_compaction is not None:
             del self.pending_compaction_replacement_item_ids[thread_id]
         self.snapshots[thread_id] = list(item_ids)
-        self.note_context(thread_id)
+        self.core.note_context(thread_id)
         return item_ids
 
-    def reduce_inference_response(
-        self, wall_time_unix_ms: int, inference_call_id: str, response_payload: dict[str, Any]
-    ) -> list[str]:
+    def reduce_inference_response(self, wall_time_unix_ms: int, call: InferenceCall, response: RawPayload) -> list[str]:
         """Append a response's output items to the thread's live snapshot; returns their ids."""
-        payload_id = response_payload["raw_payload_id"]
-        payload = self.read_payload(response_payload)
-        output_items = payload.get("output_items") if isinstance(payload, dict) else None
-        if not isinstance(output_items, list):
-            raise ReduceError(f"inference response payload {payload_id} did not contain output_items")
-        inference = self.rollout["inference_calls"].get(inference_call_id)
-        if inference is None:
-            raise ReduceError(f"inference response referenced unknown call {inference_call_id}")
-        thread_id = inference["thread_id"]
-        items = self._load_items(response_payload, "output_items", output_items)
+        payload = self.core.read_payload(response)
+        output_items = _array(payload, "output_items")
+        if output_items is None:
+            raise ReduceError(f"inference response payload {response.raw_payload_id} did not contain output_items")
+        thread_id = call.thread_id
+        items = self._load_items(response, "output_items", output_items)
         snapshot = self.snapshots.get(thread_id, [])
         # Model output joins the live snapshot at once (the next request is matched against it),
-        # but the schema 2 transcript only takes it once accepted; see `_in_accepted_history`.
-        item_ids = self.reconcile_conversation_items(
-            items,
-            thread_id,
-            inference["codex_turn_id"],
-            wall_time_unix_ms,
-            [{"type": "inference", "inference_call_id": inference_call_id}],
-            len(snapshot),
-            APPEND_ONLY,
-            None,
+        # but from schema 2 on the transcript only takes it once accepted.
+        producer = InferenceProducer(call.inference_call_id)
+        item_ids = self._reconcile(
+            items, thread_id, call.codex_turn_id, wall_time_unix_ms, [producer], len(snapshot), APPEND_ONLY
         )
         self._record_seen_items(thread_id, item_ids)
         self.append_thread_conversation_items(thread_id, [i for i in item_ids if self._in_accepted_history(i)])
         self.snapshots.setdefault(thread_id, []).extend(item_ids)
-        self.note_context(thread_id)
+        self.core.note_context(thread_id)
 
-        usage = token_usage_from_value(payload.get("token_usage"))
+        usage = token_usage_from_value(payload.get("token_usage") if isinstance(payload, dict) else None)
         if usage is not None:
-            inference["usage"] = usage
+            call.usage = usage
         return item_ids
 
     def reduce_compaction_checkpoint(
-        self,
-        wall_time_unix_ms: int,
-        thread_id: str,
-        codex_turn_id: str,
-        compaction_id: str,
-        checkpoint_payload: dict[str, Any],
-    ) -> dict[str, Any]:
+        self, wall_time_unix_ms: int, thread_id: str, codex_turn_id: str, compaction_id: str, checkpoint: RawPayload
+    ) -> CheckpointItems:
         """Install a checkpoint: input items (reused where live), a marker, then always-new replacement items."""
-        payload_id = checkpoint_payload["raw_payload_id"]
-        payload = self.read_payload(checkpoint_payload)
-        arrays: dict[str, list[Any]] = {}
+        payload = self.core.read_payload(checkpoint)
+        arrays: dict[str, list[JsonValue]] = {}
         for key in ("input_history", "replacement_history"):
-            value = payload.get(key) if isinstance(payload, dict) else None
-            if not isinstance(value, list):
-                raise ReduceError(f"compaction checkpoint payload {payload_id} did not contain array {key}")
+            value = _array(payload, key)
+            if value is None:
+                raise ReduceError(
+                    f"compaction checkpoint payload {checkpoint.raw_payload_id} did not contain array {key}"
+                )
             arrays[key] = value
-        input_items = self._load_items(checkpoint_payload, "input_history", arrays["input_history"])
+        input_items = self._load_items(checkpoint, "input_history", arrays["input_history"])
         self._bound_receipts.clear()
-        replacement_items = self._load_items(checkpoint_payload, "replacement_history", arrays["replacement_history"])
+        replacement_items = self._load_items(checkpoint, "replacement_history", arrays["replacement_history"])
 
-        input_item_ids = self.reconcile_detached_conversation_items(
+        input_item_ids = self._reconcile_detached(
             input_items, thread_id, codex_turn_id, wall_time_unix_ms, [], list(self.snapshots.get(thread_id, []))
         )
-        producer = {"type": "compaction", "compaction_id": compaction_id}
-        # The marker is a structural boundary with an empty body, so it can never be
-        # mistaken for prompt content; the summary (if any) is a replacement item.
+        producer = CompactionProducer(compaction_id)
+        # The marker is a structural boundary with an empty body, so it can never be mistaken for
+        # prompt content; the summary (if any) is a replacement item.
         marker_item_id = self.create_conversation_item(
             thread_id,
             codex_turn_id,
@@ -324,30 +344,26 @@ class ConversationReducer(ReducerBase):
             [producer],
         )
         # Replacement history starts a new era: never reuse pre-compaction items.
-        replacement_item_ids = self.reconcile_detached_conversation_items(
+        replacement_item_ids = self._reconcile_detached(
             replacement_items, thread_id, codex_turn_id, wall_time_unix_ms, [producer], []
         )
         self.append_thread_conversation_items(thread_id, input_item_ids, frozenset(self._bound_receipts))
         self.append_thread_conversation_items(thread_id, [marker_item_id])
         self.append_thread_conversation_items(thread_id, replacement_item_ids)
-        return {
-            "input_item_ids": input_item_ids,
-            "marker_item_id": marker_item_id,
-            "replacement_item_ids": replacement_item_ids,
-        }
+        return CheckpointItems(input_item_ids, marker_item_id, replacement_item_ids)
 
-    # ----- reconciliation -----------------------------------------------------------------
+    # ----- reconciliation ------------------------------------------------------------------------------
 
-    def reconcile_conversation_items(
+    def _reconcile(
         self,
         items: list[NormalizedItem],
         thread_id: str,
         codex_turn_id: str,
         wall_time_unix_ms: int,
-        produced_by: list[dict[str, Any]],
+        produced_by: list[Producer],
         start_index: int,
-        mode: str,
-        snapshot_override: list[str] | None,
+        mode: Mode,
+        snapshot_override: list[str] | None = None,
     ) -> list[str]:
         """Give each incoming item an id: same position, else (full mode) first unused match, else new."""
         previous = snapshot_override if snapshot_override is not None else self.snapshots.get(thread_id, [])
@@ -380,16 +396,16 @@ class ConversationReducer(ReducerBase):
                     thread_id, codex_turn_id, wall_time_unix_ms, item, list(produced_by)
                 )
             self._accept_sighting(search, item_ids, item_id, item, produced_by, receipt_binding=bound is not None)
-        self.flush_pending_code_cell_starts()
+        self.parts.code_cells.flush_pending_starts()
         return item_ids
 
-    def reconcile_detached_conversation_items(
+    def _reconcile_detached(
         self,
         items: list[NormalizedItem],
         thread_id: str,
         codex_turn_id: str,
         wall_time_unix_ms: int,
-        produced_by: list[dict[str, Any]],
+        produced_by: list[Producer],
         candidates: list[str],
     ) -> list[str]:
         """Compaction histories: no positions, only "first unused match among the candidates"."""
@@ -406,7 +422,7 @@ class ConversationReducer(ReducerBase):
                     thread_id, codex_turn_id, wall_time_unix_ms, item, list(produced_by)
                 )
             self._accept_sighting(search, item_ids, item_id, item, produced_by, receipt_binding=bound is not None)
-        self.flush_pending_code_cell_starts()
+        self.parts.code_cells.flush_pending_starts()
         return item_ids
 
     def _accept_sighting(
@@ -415,14 +431,14 @@ class ConversationReducer(ReducerBase):
         item_ids: list[str],
         item_id: str,
         item: NormalizedItem,
-        produced_by: list[dict[str, Any]],
+        produced_by: list[Producer],
         receipt_binding: bool,
     ) -> None:
         """Settle one incoming item on ``item_id``: update and link it, mark it used, append it."""
         self.update_conversation_item_from_sighting(item_id, item, produced_by, receipt_binding)
-        self.attach_model_visible_tool_item(item_id, item.call_id, item.kind)
-        self.attach_model_visible_code_cell_item(item_id, item.call_id, item.kind)
-        self.resolve_pending_agent_edges_for_item(item_id)
+        self.parts.tools.attach_model_visible_item(item_id, item.call_id, item.kind)
+        self.parts.code_cells.attach_model_visible_item(item_id, item.call_id, item.kind)
+        self.parts.agents.resolve_pending_edges_for_item(item_id)
         search.used.add(item_id)
         item_ids.append(item_id)
 
@@ -433,11 +449,11 @@ class ConversationReducer(ReducerBase):
         return self._responses_ids_agree(item_id, normalized)
 
     def _responses_ids_agree(self, item_id: str, normalized: NormalizedItem) -> bool:
-        # Schema 2: an id on both sides must be the same id; a missing id never vetoes.
+        # Schema 2 on: an id on both sides must be the same id; a missing id never vetoes.
         if self.schema_version < 2 or normalized.responses_item_id is None:
             return True
-        stored = self.rollout["conversation_items"][item_id].get("responses_item_id")
-        return stored is None or stored == normalized.responses_item_id
+        stored = self._items[item_id].responses_item_id
+        return not is_set(stored) or stored == normalized.responses_item_id
 
     def ensure_call_id_consistency(self, thread_id: str, normalized: NormalizedItem) -> None:
         """A model-visible call id names one call: the same id with other content is a broken trace.
@@ -445,17 +461,17 @@ class ConversationReducer(ReducerBase):
         Schema 2 on checks calls only: an output may be re-sent with other content (0.169.0 and
         0.171.0 accept it; docs/REDUCER-NOTES.md).
         """
-        if normalized.call_id is None or (self.schema_version >= 2 and normalized.kind in _OUTPUT_KINDS):
+        if normalized.call_id is None or (self.schema_version >= 2 and normalized.kind in OUTPUT_KINDS):
             return
         keys = self._call_id_keys.get((thread_id, normalized.call_id, normalized.kind), {})
         if any(key != normalized.key for key in keys.values()):
             raise ReduceError(f"model-visible call id {normalized.call_id} was reused with different content")
 
-    # ----- items ------------------------------------------------------------------------
+    # ----- items -------------------------------------------------------------------------------------
 
     def next_conversation_item_id(self) -> str:
-        ordinal = self.next_conversation_item_ordinal
-        self.next_conversation_item_ordinal += 1
+        ordinal = self.next_item_ordinal
+        self.next_item_ordinal += 1
         return f"conversation_item:{ordinal}"
 
     def create_conversation_item(
@@ -464,102 +480,100 @@ class ConversationReducer(ReducerBase):
         codex_turn_id: str | None,
         first_seen_at_unix_ms: int,
         item: NormalizedItem,
-        produced_by: list[dict[str, Any]],
+        produced_by: list[Producer],
     ) -> str:
         item_id = self.next_conversation_item_id()
-        record: dict[str, Any] = {"item_id": item_id}
+        record = ConversationItem(
+            item_id=item_id,
+            thread_id=thread_id,
+            codex_turn_id=codex_turn_id,
+            first_seen_at_unix_ms=first_seen_at_unix_ms,
+            role=item.role,
+            channel=item.channel,
+            kind=item.kind,
+            agent_message=AgentMessageMetadata(item.agent_message.author, item.agent_message.recipient)
+            if item.agent_message is not None
+            else UNSET,
+            body=ConversationBody(list(item.parts)),
+            call_id=item.call_id,
+            produced_by=produced_by,
+        )
         responses_id = item.responses_item_id if self.schema_version >= 2 else None
         if responses_id is not None:
-            record["responses_item_id"] = responses_id
+            record.responses_item_id = responses_id
             accepted = self._acceptances.get((thread_id, responses_id))
             if accepted is not None:
-                record["accepted_at_unix_ms"], record["accepted_seq"] = accepted
+                record.accepted_at_unix_ms, record.accepted_seq = accepted
             self._items_by_responses_id.setdefault((thread_id, responses_id), []).append(item_id)
-        record["thread_id"] = thread_id
-        record["codex_turn_id"] = codex_turn_id
-        record["first_seen_at_unix_ms"] = first_seen_at_unix_ms
-        record["role"] = item.role
-        record["channel"] = item.channel
-        record["kind"] = item.kind
-        if item.agent_message is not None:
-            record["agent_message"] = dict(item.agent_message)
-        record["body"] = {"parts": list(item.parts)}
-        record["call_id"] = item.call_id
-        record["produced_by"] = produced_by
-        self.rollout["conversation_items"][item_id] = record
+        self._items[item_id] = record
         self._item_keys[item_id] = item.key
         if item.call_id is not None:
             self._call_id_keys.setdefault((thread_id, item.call_id, item.kind), {})[item_id] = item.key
-        self.note_created(item_id)
+        self.core.note_created(item_id)
         return item_id
 
     def update_conversation_item_from_sighting(
-        self,
-        item_id: str,
-        normalized: NormalizedItem,
-        produced_by: list[dict[str, Any]],
-        receipt_binding: bool = False,
+        self, item_id: str, normalized: NormalizedItem, produced_by: list[Producer], receipt_binding: bool = False
     ) -> None:
         """Fold a later sighting into a stored item: readable reasoning, ids, producers."""
-        item = self.rollout["conversation_items"].get(item_id)
+        item = self._items.get(item_id)
         if item is None:
             raise ReduceError(f"conversation item {item_id} was referenced before it was created")
         changed = False
-        body = item["body"]
+        body = item.body
         if receipt_binding:
-            # An item created from an agent-message receipt takes the body the model actually saw.
-            body["parts"] = list(normalized.parts)
+            # An item created from a receipt takes the body the model actually saw.
+            body.parts = list(normalized.parts)
             self._rekey(item)
             changed = True
-        elif item["kind"] == "reasoning":
-            merged = merge_reasoning_parts(body["parts"], normalized.parts)
-            if merged is not None and merged != body["parts"]:
-                body["parts"] = merged
+        elif item.kind == "reasoning":
+            merged = merge_reasoning_parts(body.parts, normalized.parts)
+            if merged is not None and merged != body.parts:
+                body.parts = merged
                 self._rekey(item)
                 changed = True
-        if self.schema_version >= 2 and normalized.responses_item_id is not None and "responses_item_id" not in item:
+        if self.schema_version >= 2 and normalized.responses_item_id is not None and not is_set(item.responses_item_id):
             self._set_responses_id(item, normalized.responses_item_id)
             changed = True
         for producer in produced_by:
-            if producer not in item["produced_by"]:
-                item["produced_by"].append(producer)
+            if producer not in item.produced_by:
+                item.produced_by.append(producer)
                 changed = True
         if changed:
-            self.note_updated(item_id)
+            self.core.note_updated(item_id)
 
-    def _rekey(self, item: dict[str, Any]) -> None:
+    def _rekey(self, item: ConversationItem) -> None:
         key = item_content_key(item)
-        self._item_keys[item["item_id"]] = key
-        if item["call_id"] is not None:
-            self._call_id_keys.setdefault((item["thread_id"], item["call_id"], item["kind"]), {})[item["item_id"]] = key
+        self._item_keys[item.item_id] = key
+        if item.call_id is not None:
+            self._call_id_keys.setdefault((item.thread_id, item.call_id, item.kind), {})[item.item_id] = key
 
-    def _set_responses_id(self, item: dict[str, Any], responses_id: str) -> None:
+    def _set_responses_id(self, item: ConversationItem, responses_id: str) -> None:
         """A later sighting supplied the Responses id: record it, and its acceptance if known."""
-        key = (item["thread_id"], responses_id)
-        self._items_by_responses_id.setdefault(key, []).append(item["item_id"])
-        updates: dict[str, Any] = {"responses_item_id": responses_id}
+        key = (item.thread_id, responses_id)
+        self._items_by_responses_id.setdefault(key, []).append(item.item_id)
+        item.responses_item_id = responses_id
         accepted = self._acceptances.get(key)
         if accepted is not None:
-            updates["accepted_at_unix_ms"], updates["accepted_seq"] = accepted
-        _rewrite_in_order(item, updates)
+            item.accepted_at_unix_ms, item.accepted_seq = accepted
 
     def append_thread_conversation_items(
         self, thread_id: str, item_ids: list[str], bound_receipts: frozenset[str] = frozenset()
     ) -> None:
         """Add items to the thread's transcript once each.
 
-        Schema 1 appends in order of first sighting. Schema 2 admits items late (a response
-        item when it is accepted), yet keeps the list in creation order, so an item is put
-        at its ordinal's place; in practice that is almost always the end. One exception (schema
-        3): a new item that comes before an accepted tool output this same payload binds
+        Schema 1 appends in order of first sighting. Schema 2 on admits items late (a response
+        item when it is accepted), yet keeps the list in creation order, so an item is put at its
+        ordinal's place; in practice that is almost always the end. One exception (schema 3): a
+        new item that comes before an accepted tool output this same payload binds
         (``bound_receipts``) goes no later than that output (docs/REDUCER-NOTES.md).
         """
-        thread = self.thread(thread_id)
+        thread = self.parts.threads.thread(thread_id)
         self._record_seen_items(thread_id, item_ids)
         members = self._thread_item_sets.get(thread_id)
         if members is None:
-            members = self._thread_item_sets[thread_id] = set(thread["conversation_item_ids"])
-        transcript: list[str] = thread["conversation_item_ids"]
+            members = self._thread_item_sets[thread_id] = set(thread.conversation_item_ids)
+        transcript = thread.conversation_item_ids
         in_creation_order = self.schema_version >= 2
         next_receipt = _next_receipts(item_ids, bound_receipts) if bound_receipts and in_creation_order else None
         added = False
@@ -577,10 +591,10 @@ class ConversationReducer(ReducerBase):
                 transcript.append(item_id)
             added = True
         if added:
-            self.note_updated(thread_id)
+            self.core.note_updated(thread_id)
 
     def _record_seen_items(self, thread_id: str, item_ids: list[str]) -> None:
-        """Schema 2: keep the full sighting list that the transcript no longer is."""
+        """Schema 2 on: keep the full sighting list that the transcript no longer is."""
         if self.schema_version < 2:
             return
         seen = self._thread_seen_item_ids.setdefault(thread_id, [])
@@ -590,96 +604,81 @@ class ConversationReducer(ReducerBase):
                 members.add(item_id)
                 seen.append(item_id)
 
-    def thread_seen_conversation_item_ids(self, thread_id: str) -> list[str]:
-        """Every item the thread saw, accepted or not, in order of first sighting (do not mutate).
-
-        Equal to the transcript in schema 1. In schema 2 it also holds response output that
-        was never accepted: the official reducer still finds agent deliveries among those.
-        """
-        if self.schema_version < 2:
-            thread = self.rollout["threads"].get(thread_id)
-            return thread["conversation_item_ids"] if thread is not None else []
-        return self._thread_seen_item_ids.get(thread_id, [])
-
     def _in_accepted_history(self, item_id: str) -> bool:
-        """Whether response output belongs in the transcript yet: always in schema 1, once accepted in 2."""
-        return self.schema_version < 2 or "accepted_seq" in self.rollout["conversation_items"][item_id]
+        """Whether response output belongs in the transcript yet: always in schema 1, once accepted later."""
+        return self.schema_version < 2 or is_set(self._items[item_id].accepted_seq)
 
-    # ----- schema 2: accepted history ---------------------------------------------------------
+    # ----- accepted history (schema 2 on) ----------------------------------------------------------------
 
-    def on_history_item_accepted(self, event: dict[str, Any]) -> None:
+    def history_item_accepted(self, envelope: Envelope, event: HistoryItemAccepted) -> None:
         """Stamp the first acceptance of a Responses id; a receipt may create the item.
 
         Receipts are an agent message (schema 2) or a tool output (schema 3) carried by the
         acceptance: the item exists from here on, before any request shows it, and the first
         later sighting of its id in the thread binds to it whatever its content.
         """
-        thread_id = event.get("thread_id")
+        thread_id = envelope.thread_id
         if thread_id is None:
             raise ReduceError("history acceptance has no thread")
-        self.thread(thread_id)
-        payload = event["payload"]
-        responses_id: str = payload["item_id"]
+        self.parts.threads.thread(thread_id)
+        responses_id = event.item_id
         receipt: NormalizedItem | None = None
-        producers: list[dict[str, Any]] = []
-        receipt_ref = payload.get("agent_message_payload")
-        if receipt_ref is not None:
-            receipt = self._read_receipt(receipt_ref, responses_id)
-        tool_output_ref = payload.get("tool_output_payload") if self.schema_version >= 3 else None
-        if tool_output_ref is not None:
-            receipt = self._read_tool_output_receipt(tool_output_ref, responses_id)
-            tool_call_id = self.single_tool_for_model_visible_call(receipt.call_id) if receipt.call_id else None
+        producers: list[Producer] = []
+        if event.agent_message_payload is not None:
+            receipt = self._read_receipt(event.agent_message_payload, responses_id)
+        tool_output = event.tool_output_payload if self.schema_version >= 3 else None
+        if tool_output is not None:
+            receipt = self._read_tool_output_receipt(tool_output, responses_id)
+            tool_call_id = self.parts.tools.tool_for_model_visible_call(receipt.call_id) if receipt.call_id else None
             if tool_call_id is not None:
-                producers.append({"type": "tool", "tool_call_id": tool_call_id})
+                producers.append(ToolProducer(tool_call_id))
         if responses_id == "":
             return
         key = (thread_id, responses_id)
         if key not in self._acceptances:
-            stamp = (event["wall_time_unix_ms"], event["seq"])
+            stamp = (envelope.wall_time_unix_ms, envelope.seq)
             self._acceptances[key] = stamp
             stamped = self._items_by_responses_id.get(key, [])
             for item_id in stamped:
-                item = self.rollout["conversation_items"][item_id]
-                _rewrite_in_order(item, {"accepted_at_unix_ms": stamp[0], "accepted_seq": stamp[1]})
-                self.note_updated(item_id)
+                item = self._items[item_id]
+                item.accepted_at_unix_ms, item.accepted_seq = stamp
+                self.core.note_updated(item_id)
             # Response output waiting outside the transcript joins it now, at its creation place.
             self.append_thread_conversation_items(thread_id, stamped)
         if receipt is not None and key not in self._items_by_responses_id:
             # The item is history before any request carries it: it gets its number now. It is not
             # part of the live snapshot yet: position matching of the next request ignores it.
             item_id = self.create_conversation_item(
-                thread_id, event.get("codex_turn_id"), event["wall_time_unix_ms"], receipt, producers
+                thread_id, envelope.codex_turn_id, envelope.wall_time_unix_ms, receipt, producers
             )
             self._receipt_items[key] = item_id
-            if tool_output_ref is not None:
+            if tool_output is not None:
                 self._tool_output_receipts.add(item_id)
             self.append_thread_conversation_items(thread_id, [item_id])
-            self.resolve_pending_agent_edges_for_item(item_id)
+            self.parts.agents.resolve_pending_edges_for_item(item_id)
+
+    def _read_receipt(self, ref: RawPayload, responses_id: str) -> NormalizedItem:
+        value = self.core.read_payload(ref)
+        item_type = value.get("type") if isinstance(value, dict) else None
+        if not isinstance(item_type, str) or not isinstance(value, dict):
+            raise ReduceError(f"model item in payload {ref.raw_payload_id} did not contain a string type")
+        if item_type != "agent_message" or value.get("id") != responses_id:
+            raise ReduceError(f"accepted agent message does not match receipt {responses_id}")
+        receipt = normalize_agent_message_item(value, ref.raw_payload_id)
+        receipt.responses_item_id = responses_id
+        return receipt
+
+    def _read_tool_output_receipt(self, ref: RawPayload, responses_id: str) -> NormalizedItem:
+        """Schema 3: the accepted tool output, which must be a tool output item with the accepted id."""
+        value = self.core.read_payload(ref)
+        item = normalize_model_item(value, ref.raw_payload_id, lambda: self._parse_number_text(ref))
+        if item.kind not in OUTPUT_KINDS or item.responses_item_id != responses_id:
+            raise ReduceError(f"accepted item payload does not match {responses_id}")
+        return item
 
     def _note_bound_receipt(self, item_id: str) -> None:
         if item_id in self._tool_output_receipts:
             self._bound_receipts.add(item_id)
-
-    def _read_tool_output_receipt(self, ref: dict[str, Any], responses_id: str) -> NormalizedItem:
-        """Schema 3: the accepted tool output, which must be a tool output item with the accepted id."""
-        value = self.read_payload(ref)
-        item = normalize_model_item(
-            value, ref["raw_payload_id"], lambda: parse_json_preserving(self.payloads.read_text(ref))
-        )
-        if item.kind not in _OUTPUT_KINDS or item.responses_item_id != responses_id:
-            raise ReduceError(f"accepted item payload does not match {responses_id}")
-        return item
-
-    def _read_receipt(self, ref: dict[str, Any], responses_id: str) -> NormalizedItem:
-        value = self.read_payload(ref)
-        item_type = value.get("type") if isinstance(value, dict) else None
-        if not isinstance(item_type, str):
-            raise ReduceError(f"model item in payload {ref['raw_payload_id']} did not contain a string type")
-        if item_type != "agent_message" or value.get("id") != responses_id:
-            raise ReduceError(f"accepted agent message does not match receipt {responses_id}")
-        receipt = normalize_agent_message_item(value, ref["raw_payload_id"])
-        receipt.responses_item_id = responses_id
-        return receipt
 
     def _take_receipt_item(self, thread_id: str, item: NormalizedItem) -> str | None:
         """The receipt-created item this sighting binds to, whatever its content (first sighting only)."""
@@ -696,13 +695,13 @@ class _SnapshotSearch:
     def __init__(self, owner: ConversationReducer, snapshot: list[str]) -> None:
         self.owner = owner
         self.snapshot = snapshot
-        self.buckets: dict[tuple[Any, ...], list[str]] | None = None
+        self.buckets: dict[ContentKey, list[str]] | None = None
         self.used: set[str] = set()
 
     def first_unused(self, item: NormalizedItem) -> str | None:
+        keys = self.owner._item_keys
         if self.buckets is None:
-            buckets: dict[tuple[Any, ...], list[str]] = {}
-            keys = self.owner._item_keys
+            buckets: dict[ContentKey, list[str]] = {}
             for item_id in self.snapshot:
                 key = keys.get(item_id)
                 if key is not None:
@@ -711,7 +710,7 @@ class _SnapshotSearch:
         for candidate in self.buckets.get(item.key, ()):
             if (
                 candidate not in self.used
-                and self.owner._item_keys[candidate] == item.key
+                and keys[candidate] == item.key
                 and self.owner._responses_ids_agree(candidate, item)
             ):
                 return candidate
@@ -732,12 +731,3 @@ def _next_receipts(item_ids: list[str], receipts: frozenset[str]) -> list[str | 
 def _ordinal(item_id: str) -> int:
     """N of `conversation_item:N`: ids are minted in creation order."""
     return int(item_id[item_id.rindex(":") + 1 :])
-
-
-def _rewrite_in_order(item: dict[str, Any], updates: dict[str, Any]) -> None:
-    """Add keys to a stored item in place, keeping the official field order."""
-    merged = {**item, **updates}
-    item.clear()
-    for name in _ITEM_FIELDS:
-        if name in merged:
-            item[name] = merged[name]

@@ -1,63 +1,96 @@
 """Responses-shaped JSON items → conversation item fields (pure functions).
 
-Identity (which ``conversation_item:N`` an item becomes) is decided later by the
-conversation reducer; this module only says what an item *is*: role, channel,
-kind, body parts, call id and, in schema 2, its Responses ``id``. It also
-computes the content key the reducer indexes by, so that "does this stored item
-match that incoming one" is a dict lookup instead of a part-by-part comparison.
+Identity (which ``conversation_item:N`` an item becomes) is decided later by the conversation
+part; this module only says what an item *is*: role, channel, kind, body parts, call id and, in
+schema 2 on, its Responses ``id``. It also computes the content key the conversation part
+indexes by, so that "does this stored item match that incoming one" is a dict lookup.
 
-``json`` body parts need the official serialisation byte for byte: object keys
-in source order, number literals as written, compact separators, and a
-240-byte cap cut on a UTF-8 character boundary. Python's ``json`` loses number
-text, so arguments strings are parsed with raw-number hooks and re-serialised
-here.
+``json`` body parts need the official serialisation byte for byte: object keys in source order,
+number literals as written, compact separators, and a 240-byte cap cut on a UTF-8 character
+boundary. Python's ``json`` loses number text, so arguments strings are parsed with raw-number
+hooks and re-serialised here.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import lru_cache
 from json.encoder import encode_basestring
-from typing import Any
+from typing import TypeAlias
 
+from trace_viewer.model import (
+    AgentMessageMetadata,
+    CodePart,
+    ConversationChannel,
+    ConversationItem,
+    ConversationItemKind,
+    ConversationPart,
+    ConversationRole,
+    EncodedPart,
+    JsonPart,
+    PayloadRefPart,
+    SummaryPart,
+    TextPart,
+    TokenUsage,
+)
 from trace_viewer.reducer.errors import ReduceError
+from trace_viewer.reducer.fields import I64, JsonObject, JsonValue, RawNumber, is_int, opt_str, parse_json_preserving
 
 JSON_SUMMARY_MAX_BYTES = 240
 # serde_json refuses documents nested deeper than this many containers.
 JSON_MAX_DEPTH = 127
 
-_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
-_PHASE_CHANNELS = {"commentary": "commentary", "final_answer": "final", "summary": "summary"}
+_ROLES: dict[str, ConversationRole] = {
+    "system": "system",
+    "developer": "developer",
+    "user": "user",
+    "assistant": "assistant",
+    "tool": "tool",
+}
+_PHASE_CHANNELS: dict[str, ConversationChannel] = {
+    "commentary": "commentary",
+    "final_answer": "final",
+    "summary": "summary",
+}
 _TEXT_CONTENT_TYPES = frozenset({"input_text", "output_text", "text"})
 _GENERIC_CALL_TYPES = frozenset({"tool_search_call", "web_search_call", "image_generation_call", "local_shell_call"})
 _GENERIC_OUTPUT_TYPES = frozenset({"tool_search_output", "mcp_tool_call_output"})
 _COMPACTION_TYPES = frozenset({"compaction", "compaction_summary", "context_compaction"})
+OUTPUT_KINDS: frozenset[ConversationItemKind] = frozenset({"function_call_output", "custom_tool_call_output"})
 
 # A thunk producing the number-text-preserving twin of a payload value (see ``json_body``).
-RawValue = Callable[[], Any]
+RawValue: TypeAlias = Callable[[], JsonValue]
+ContentKey: TypeAlias = tuple[object, ...]
 
 
-@dataclass(slots=True)
 class NormalizedItem:
     """One model item before identity is assigned."""
 
-    role: str
-    channel: str | None
-    kind: str
-    agent_message: dict[str, str] | None
-    parts: list[dict[str, Any]]
-    call_id: str | None
-    responses_item_id: str | None = None
-    key: tuple[Any, ...] = field(init=False)
+    __slots__ = ("agent_message", "call_id", "channel", "key", "kind", "parts", "responses_item_id", "role")
 
-    def __post_init__(self) -> None:
-        self.key = content_key(self.role, self.channel, self.kind, self.agent_message, self.parts, self.call_id)
+    def __init__(
+        self,
+        role: ConversationRole,
+        channel: ConversationChannel | None,
+        kind: ConversationItemKind,
+        agent_message: AgentMessageMetadata | None,
+        parts: list[ConversationPart],
+        call_id: str | None,
+        responses_item_id: str | None = None,
+        key: ContentKey | None = None,
+    ) -> None:
+        self.role = role
+        self.channel = channel
+        self.kind = kind
+        self.agent_message = agent_message
+        self.parts = parts
+        self.call_id = call_id
+        self.responses_item_id = responses_item_id
+        self.key = key if key is not None else content_key(role, channel, kind, agent_message, parts, call_id)
 
     def points_into_payload(self) -> bool:
         """Some part names the payload it was read from (a json or payload_ref part)."""
-        return any("raw_payload_id" in part for part in self.parts)
+        return any(isinstance(part, JsonPart | PayloadRefPart) for part in self.parts)
 
     def read_from(self, raw_payload_id: str) -> NormalizedItem:
         """This item as normalising the same raw item from another payload gives it.
@@ -65,132 +98,85 @@ class NormalizedItem:
         Only parts that point into the payload change. The content key ignores where a json
         part points, so it is kept unless a payload_ref part moved.
         """
-        parts = [
-            {**part, "raw_payload_id": raw_payload_id} if "raw_payload_id" in part else part for part in self.parts
+        parts: list[ConversationPart] = [
+            JsonPart(part.summary, raw_payload_id)
+            if isinstance(part, JsonPart)
+            else PayloadRefPart(part.label, raw_payload_id)
+            if isinstance(part, PayloadRefPart)
+            else part
+            for part in self.parts
         ]
-        if any(part["type"] == "payload_ref" for part in parts):
-            moved = NormalizedItem(self.role, self.channel, self.kind, self.agent_message, parts, self.call_id)
-        else:
-            moved = NormalizedItem.__new__(NormalizedItem)
-            moved.role, moved.channel, moved.kind = self.role, self.channel, self.kind
-            moved.agent_message, moved.parts, moved.call_id, moved.key = (
-                self.agent_message,
-                parts,
-                self.call_id,
-                self.key,
-            )
-        moved.responses_item_id = self.responses_item_id
-        return moved
+        moved_ref = any(isinstance(part, PayloadRefPart) for part in parts)
+        return NormalizedItem(
+            self.role,
+            self.channel,
+            self.kind,
+            self.agent_message,
+            parts,
+            self.call_id,
+            self.responses_item_id,
+            None if moved_ref else self.key,
+        )
 
 
-# ----- content keys --------------------------------------------------------------
+# ----- content keys --------------------------------------------------------------------------------
 
 
-def _part_key(part: dict[str, Any]) -> tuple[Any, ...]:
-    # A json part is identified by its summary: the raw payload it points at is
-    # observation-local and changes every time the same item is re-sent.
-    if part["type"] == "json":
-        return ("json", part["summary"])
-    return tuple(part.values())
+def _part_key(part: ConversationPart) -> object:
+    # A json part is identified by its summary: the raw payload it points at is observation-local
+    # and changes every time the same item is re-sent.
+    return ("json", part.summary) if isinstance(part, JsonPart) else part
 
 
 def content_key(
-    role: str,
-    channel: str | None,
-    kind: str,
-    agent_message: dict[str, str] | None,
-    parts: list[dict[str, Any]],
+    role: ConversationRole,
+    channel: ConversationChannel | None,
+    kind: ConversationItemKind,
+    agent_message: AgentMessageMetadata | None,
+    parts: list[ConversationPart],
     call_id: str | None,
-) -> tuple[Any, ...]:
+) -> ContentKey:
     """Hashable identity of an item's content: equal keys ⇔ the official content match.
 
-    Reasoning is special: the encrypted blob is its stable identity (readable
-    text/summary come and go between sightings), so a reasoning item that has
-    one is keyed by it alone. Without a blob only an equal body matches.
+    Reasoning is special: the encrypted blob is its stable identity (readable text/summary come
+    and go between sightings), so a reasoning item that has one is keyed by it alone. Without a
+    blob only an equal body matches.
     """
-    body: tuple[Any, ...] | None = None
+    body: object = None
     if kind == "reasoning":
-        for part in parts:
-            if part["type"] == "encoded":
-                body = ("encoded", part["label"], part["value"])
-                break
+        body = next((part for part in parts if isinstance(part, EncodedPart)), None)
     if body is None:
-        body = (
-            "body",
-            *[("json", part["summary"]) if part["type"] == "json" else tuple(part.values()) for part in parts],
-        )
-    agent = (agent_message["author"], agent_message["recipient"]) if agent_message is not None else None
+        body = tuple(_part_key(part) for part in parts)
+    agent = (agent_message.author, agent_message.recipient) if agent_message is not None else None
     return (role, channel, kind, agent, body, call_id)
 
 
-def item_content_key(item: dict[str, Any]) -> tuple[Any, ...]:
+def item_content_key(item: ConversationItem) -> ContentKey:
     """The content key of a stored conversation item."""
-    return content_key(
-        item["role"], item["channel"], item["kind"], item.get("agent_message"), item["body"]["parts"], item["call_id"]
-    )
+    agent = item.agent_message if isinstance(item.agent_message, AgentMessageMetadata) else None
+    return content_key(item.role, item.channel, item.kind, agent, item.body.parts, item.call_id)
 
 
-# ----- parts -----------------------------------------------------------------------
-
-
-def text_part(text: str) -> dict[str, Any]:
-    return {"type": "text", "text": text}
-
-
-def summary_part(text: str) -> dict[str, Any]:
-    return {"type": "summary", "text": text}
-
-
-def encoded_part(value: str, label: str = "encrypted_content") -> dict[str, Any]:
-    return {"type": "encoded", "label": label, "value": value}
-
-
-def payload_ref_part(label: str, raw_payload_id: str) -> dict[str, Any]:
-    return {"type": "payload_ref", "label": label, "raw_payload_id": raw_payload_id}
-
-
-def json_part(summary: str, raw_payload_id: str) -> dict[str, Any]:
-    return {"type": "json", "summary": summary, "raw_payload_id": raw_payload_id}
-
-
-def code_part(language: str, source: str) -> dict[str, Any]:
-    return {"type": "code", "language": language, "source": source}
-
-
-# ----- JSON summaries (serde_json with preserve_order + arbitrary_precision) --------
-
-
-class RawNumber(str):
-    """A JSON number literal kept as text."""
+# ----- JSON summaries (serde_json with preserve_order + arbitrary_precision) ------------------------------
 
 
 class _Unrepresentable(Exception):
     """The value cannot take the exact path (a float whose text was lost, or too deep)."""
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def parse_json_preserving(text: str) -> Any:
-    """Parse JSON keeping number literals as ``RawNumber`` (raises ``ValueError``)."""
-    return json.loads(text, parse_int=RawNumber, parse_float=RawNumber, parse_constant=_reject_constant)
-
-
-_I64_MIN = -(2**63)
 _U64_MAX = 2**64 - 1
 
 
 def _number_text(literal: str) -> str:
     """How the official build re-prints a number literal.
 
-    Integers that fit 64 bits are printed as integers (so ``-0`` becomes ``0``);
-    bigger ones went through f64. Decimal literals keep their digits; only the
-    exponent is canonicalised to ``e`` with an explicit sign.
+    Integers that fit 64 bits are printed as integers (so ``-0`` becomes ``0``); bigger ones went
+    through f64. Decimal literals keep their digits; only the exponent is canonicalised to ``e``
+    with an explicit sign.
     """
     if "." not in literal and "e" not in literal and "E" not in literal:
         value = int(literal)
-        if _I64_MIN <= value <= _U64_MAX:
+        if I64[0] <= value <= _U64_MAX:
             return str(value)
         return repr(float(value)).replace("e+", "e")
     for marker in ("e", "E"):
@@ -202,12 +188,9 @@ def _number_text(literal: str) -> str:
     return literal
 
 
-def _serialise(value: Any, out: list[str], depth: int) -> None:
+def _serialise(value: JsonValue, out: list[str], depth: int) -> None:
     if isinstance(value, str):
-        if type(value) is RawNumber:
-            out.append(_number_text(value))
-        else:
-            out.append(encode_basestring(value))
+        out.append(_number_text(value) if type(value) is RawNumber else encode_basestring(value))
     elif isinstance(value, dict):
         if depth >= JSON_MAX_DEPTH:
             raise _Unrepresentable
@@ -253,7 +236,7 @@ def truncate_summary(text: str) -> str:
     return data[:JSON_SUMMARY_MAX_BYTES].decode("utf-8", errors="ignore") + "..."
 
 
-def summarize_json(value: Any, raw: RawValue | None = None) -> str:
+def summarize_json(value: JsonValue, raw: RawValue | None = None) -> str:
     """Compact JSON summary of a payload value; ``raw`` supplies number text when floats are involved."""
     out: list[str] = []
     try:
@@ -284,97 +267,94 @@ def summarize_json_text(text: str) -> str | None:
         _serialise(value, out, 0)
         summary = "".join(out)
         summary.encode("utf-8")  # lone surrogates: serde_json rejects them while parsing
-    except (ValueError, RecursionError, _Unrepresentable, UnicodeEncodeError):
+    except (ValueError, RecursionError, _Unrepresentable, UnicodeEncodeError):  # RecursionError: _serialise
         return None
     return truncate_summary(summary)
 
 
-# ----- bodies ------------------------------------------------------------------------
+# ----- bodies ------------------------------------------------------------------------------------------
 
 
-def json_body(value: Any, raw_payload_id: str, raw: RawValue | None = None) -> list[dict[str, Any]]:
-    return [json_part(summarize_json(value, raw), raw_payload_id)]
+def json_body(value: JsonValue, raw_payload_id: str, raw: RawValue | None = None) -> list[ConversationPart]:
+    return [JsonPart(summarize_json(value, raw), raw_payload_id)]
 
 
-def content_parts(content: Any, raw_payload_id: str) -> list[dict[str, Any]]:
+def content_parts(content: JsonValue, raw_payload_id: str) -> list[ConversationPart]:
     """Message content: text stays inline, anything else is a reference into the payload."""
     if not isinstance(content, list):
-        return [payload_ref_part("content", raw_payload_id)]
-    parts: list[dict[str, Any]] = []
+        return [PayloadRefPart("content", raw_payload_id)]
+    parts: list[ConversationPart] = []
     for entry in content:
         part_type = entry.get("type") if isinstance(entry, dict) else None
-        if not isinstance(part_type, str):
-            parts.append(payload_ref_part("content", raw_payload_id))
+        if not isinstance(part_type, str) or not isinstance(entry, dict):
+            parts.append(PayloadRefPart("content", raw_payload_id))
         elif part_type in _TEXT_CONTENT_TYPES:
             text = entry.get("text")
             if isinstance(text, str):
-                parts.append(text_part(text))
+                parts.append(TextPart(text))
         else:
-            parts.append(payload_ref_part(part_type, raw_payload_id))
+            parts.append(PayloadRefPart(part_type, raw_payload_id))
     if not parts:
-        parts.append(payload_ref_part("empty_content", raw_payload_id))
+        parts.append(PayloadRefPart("empty_content", raw_payload_id))
     return parts
-
-
-def _element(raw_items: Callable[[], list[Any]], index: int) -> RawValue:
-    return lambda: raw_items()[index]
 
 
 def _sub(raw: RawValue | None, key: str) -> RawValue | None:
     if raw is None:
         return None
-    return lambda: raw()[key]
+
+    def inner() -> JsonValue:
+        value = raw()
+        return value[key] if isinstance(value, dict) else None
+
+    return inner
 
 
 def raw_text_or_json_body(
-    item: dict[str, Any], key: str, raw_payload_id: str, raw: RawValue | None
-) -> list[dict[str, Any]]:
+    item: JsonObject, key: str, raw_payload_id: str, raw: RawValue | None
+) -> list[ConversationPart]:
     """Function-call arguments: a JSON string becomes a json part, other text stays text."""
     if key not in item:
-        return [payload_ref_part("payload", raw_payload_id)]
+        return [PayloadRefPart("payload", raw_payload_id)]
     value = item[key]
     if isinstance(value, str):
         summary = summarize_json_text(value)
         if summary is None:
-            return [text_part(value)]
-        return [json_part(summary, raw_payload_id)]
+            return [TextPart(value)]
+        return [JsonPart(summary, raw_payload_id)]
     return json_body(value, raw_payload_id, _sub(raw, key))
 
 
-def tool_output_body(item: dict[str, Any], raw_payload_id: str, raw: RawValue | None) -> list[dict[str, Any]]:
+def tool_output_body(item: JsonObject, raw_payload_id: str, raw: RawValue | None) -> list[ConversationPart]:
     if "output" not in item:
-        return [payload_ref_part("tool_output", raw_payload_id)]
+        return [PayloadRefPart("tool_output", raw_payload_id)]
     output = item["output"]
     if isinstance(output, str):
-        return [text_part(output)]
+        return [TextPart(output)]
     if isinstance(output, list):
         return content_parts(output, raw_payload_id)
     return json_body(output, raw_payload_id, _sub(raw, "output"))
 
 
-def custom_tool_call_body(item: dict[str, Any], raw_payload_id: str, raw: RawValue | None) -> list[dict[str, Any]]:
+def custom_tool_call_body(item: JsonObject, raw_payload_id: str, raw: RawValue | None) -> list[ConversationPart]:
     source = item.get("input")
     if not isinstance(source, str):
         return json_body(item, raw_payload_id, raw)
     if item.get("name") == "exec":
-        return [code_part("javascript", source)]
-    return [text_part(source)]
+        return [CodePart("javascript", source)]
+    return [TextPart(source)]
 
 
-# ----- items -------------------------------------------------------------------------
-
-
-def _opt_str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+# ----- items ------------------------------------------------------------------------------------------
 
 
 def normalize_model_items(
-    items: list[Any], raw_payload_id: str, raw_items: Callable[[], list[Any]] | None = None
+    items: list[JsonValue], raw_payload_id: str, raw_items: Callable[[], list[JsonValue]] | None = None
 ) -> list[NormalizedItem]:
     """Normalise a payload array; ``additional_tools`` entries are tool lists, not conversation.
 
-    ``raw_items`` returns the same array parsed with number text preserved; it is
-    only called in the rare case a json body holds a float.
+    ``raw_items`` returns the same array parsed with number text preserved; it is only called in
+    the rare case a json body holds a float.
     """
     normalized: list[NormalizedItem] = []
     for index, item in enumerate(items):
@@ -385,12 +365,16 @@ def normalize_model_items(
     return normalized
 
 
-def normalize_model_item(item: Any, raw_payload_id: str, raw: RawValue | None = None) -> NormalizedItem:
+def _element(raw_items: Callable[[], list[JsonValue]], index: int) -> RawValue:
+    return lambda: raw_items()[index]
+
+
+def normalize_model_item(item: JsonValue, raw_payload_id: str, raw: RawValue | None = None) -> NormalizedItem:
     item_type = item.get("type") if isinstance(item, dict) else None
-    if not isinstance(item_type, str):
+    if not isinstance(item_type, str) or not isinstance(item, dict):
         raise ReduceError(f"model item in payload {raw_payload_id} did not contain a string type")
-    responses_id = _opt_str(item.get("id"))
-    call_id = _opt_str(item.get("call_id"))
+    call_id = opt_str(item.get("call_id"))
+    normalized: NormalizedItem
     if item_type == "message":
         normalized = _message_item(item, raw_payload_id)
     elif item_type == "agent_message":
@@ -420,63 +404,67 @@ def normalize_model_item(item: Any, raw_payload_id: str, raw: RawValue | None = 
         if not isinstance(blob, str):
             raise ReduceError(f"compaction item in payload {raw_payload_id} did not contain string encrypted_content")
         # The remote summary re-enters later prompts; its encoded blob is its identity.
-        normalized = NormalizedItem("assistant", "summary", "message", None, [encoded_part(blob)], None)
+        normalized = NormalizedItem("assistant", "summary", "message", None, [_encrypted(blob)], None)
     else:
         raise ReduceError(f"unsupported model item type {item_type} in payload {raw_payload_id}")
-    normalized.responses_item_id = responses_id
+    normalized.responses_item_id = opt_str(item.get("id"))
     return normalized
 
 
-def _message_item(item: dict[str, Any], raw_payload_id: str) -> NormalizedItem:
-    role = item.get("role")
-    if not isinstance(role, str):
+def _encrypted(value: str) -> EncodedPart:
+    return EncodedPart("encrypted_content", value)
+
+
+def _message_item(item: JsonObject, raw_payload_id: str) -> NormalizedItem:
+    role_text = item.get("role")
+    if not isinstance(role_text, str):
         raise ReduceError(f"message item in payload {raw_payload_id} did not contain a string role")
-    if role not in _ROLES:
-        raise ReduceError(f"unsupported message role {role} in payload {raw_payload_id}")
+    role = _ROLES.get(role_text)
+    if role is None:
+        raise ReduceError(f"unsupported message role {role_text} in payload {raw_payload_id}")
     phase = item.get("phase")
     channel = _PHASE_CHANNELS.get(phase) if isinstance(phase, str) else None
     return NormalizedItem(role, channel, "message", None, content_parts(item.get("content"), raw_payload_id), None)
 
 
-def normalize_agent_message_item(item: dict[str, Any], raw_payload_id: str) -> NormalizedItem:
+def normalize_agent_message_item(item: JsonObject, raw_payload_id: str) -> NormalizedItem:
     """An inter-agent message: routing metadata plus plain or encrypted content."""
     author = item.get("author")
     recipient = item.get("recipient")
     content = item.get("content")
     item_id = item.get("id")
-    well_formed = (
+    if not (
         isinstance(author, str)
         and isinstance(recipient, str)
         and isinstance(content, list)
         and (item_id is None or isinstance(item_id, str))
-    )
-    parts: list[dict[str, Any]] = []
-    if well_formed:
-        for entry in content:  # type: ignore[union-attr]
-            entry_type = entry.get("type") if isinstance(entry, dict) else None
-            if entry_type == "input_text" and isinstance(entry.get("text"), str):
-                parts.append(text_part(entry["text"]))
-            elif entry_type == "encrypted_content" and isinstance(entry.get("encrypted_content"), str):
-                parts.append(encoded_part(entry["encrypted_content"]))
-            else:
-                well_formed = False
-                break
-    if not well_formed:
+    ):
         raise ReduceError(f"failed to parse agent_message item in payload {raw_payload_id}")
+    parts: list[ConversationPart] = []
+    for entry in content:
+        entry_type = entry.get("type") if isinstance(entry, dict) else None
+        text = entry.get("text") if isinstance(entry, dict) else None
+        blob = entry.get("encrypted_content") if isinstance(entry, dict) else None
+        if entry_type == "input_text" and isinstance(text, str):
+            parts.append(TextPart(text))
+        elif entry_type == "encrypted_content" and isinstance(blob, str):
+            parts.append(_encrypted(blob))
+        else:
+            raise ReduceError(f"failed to parse agent_message item in payload {raw_payload_id}")
     if not parts:
         raise ReduceError(f"agent_message item in payload {raw_payload_id} contained no content")
-    metadata = {"author": author, "recipient": recipient}
-    return NormalizedItem("assistant", "analysis", "message", metadata, parts, None)  # type: ignore[arg-type]
+    metadata = AgentMessageMetadata(author, recipient)
+    return NormalizedItem("assistant", "analysis", "message", metadata, parts, None)
 
 
-def _reasoning_item(item: dict[str, Any], raw_payload_id: str) -> NormalizedItem:
-    parts: list[dict[str, Any]] = []
+def _reasoning_item(item: JsonObject, raw_payload_id: str) -> NormalizedItem:
+    parts: list[ConversationPart] = []
     _append_reasoning_parts(item, "content", raw_payload_id, parts)
     _append_reasoning_parts(item, "summary", raw_payload_id, parts)
     if "encrypted_content" in item:
         blob = item["encrypted_content"]
         if isinstance(blob, str):
-            parts.append(encoded_part(blob))
+            parts.append(_encrypted(blob))
         elif blob is not None:
             raise ReduceError(f"reasoning item in payload {raw_payload_id} had non-string encrypted_content")
     if not parts:
@@ -486,7 +474,7 @@ def _reasoning_item(item: dict[str, Any], raw_payload_id: str) -> NormalizedItem
     return NormalizedItem("assistant", "analysis", "reasoning", None, parts, None)
 
 
-def _append_reasoning_parts(item: dict[str, Any], key: str, raw_payload_id: str, parts: list[dict[str, Any]]) -> None:
+def _append_reasoning_parts(item: JsonObject, key: str, raw_payload_id: str, parts: list[ConversationPart]) -> None:
     if key not in item:
         return
     entries = item[key]
@@ -497,7 +485,7 @@ def _append_reasoning_parts(item: dict[str, Any], key: str, raw_payload_id: str,
         raise ReduceError(f"reasoning item in payload {raw_payload_id} had non-array {key}")
     for entry in entries:
         entry_type = entry.get("type") if isinstance(entry, dict) else None
-        if not isinstance(entry_type, str):
+        if not isinstance(entry_type, str) or not isinstance(entry, dict):
             raise ReduceError(f"reasoning item in payload {raw_payload_id} had {key} entry without string type")
         if is_content and entry_type not in ("reasoning_text", "text"):
             raise ReduceError(f"reasoning item in payload {raw_payload_id} had unsupported content type {entry_type}")
@@ -506,58 +494,55 @@ def _append_reasoning_parts(item: dict[str, Any], key: str, raw_payload_id: str,
         text = entry.get("text")
         if not isinstance(text, str):
             raise ReduceError(f"reasoning item in payload {raw_payload_id} had {key} entry without string text")
-        parts.append(text_part(text) if is_content else summary_part(text))
+        parts.append(TextPart(text) if is_content else SummaryPart(text))
 
 
-# ----- reasoning merge -----------------------------------------------------------------
+# ----- reasoning merge ---------------------------------------------------------------------------------
 
 
-def _bodies_equal(left: list[dict[str, Any]], right: list[dict[str, Any]]) -> bool:
-    return len(left) == len(right) and all(_part_key(a) == _part_key(b) for a, b in zip(left, right))
+def _bodies_equal(left: list[ConversationPart], right: list[ConversationPart]) -> bool:
+    return len(left) == len(right) and all(_part_key(a) == _part_key(b) for a, b in zip(left, right, strict=True))
 
 
-def _first_encoded(parts: list[dict[str, Any]]) -> tuple[str, str] | None:
-    for part in parts:
-        if part["type"] == "encoded":
-            return (part["label"], part["value"])
-    return None
+def _first_encoded(parts: list[ConversationPart]) -> EncodedPart | None:
+    return next((part for part in parts if isinstance(part, EncodedPart)), None)
 
 
 def merge_reasoning_parts(
-    existing: list[dict[str, Any]], incoming: list[dict[str, Any]]
-) -> list[dict[str, Any]] | None:
+    existing: list[ConversationPart], incoming: list[ConversationPart]
+) -> list[ConversationPart] | None:
     """Readable evidence from a later sighting of the same encrypted reasoning, or None if nothing changes.
 
-    A readable kind (text or summary) already present is kept: a conflicting
-    later text is not a safe upgrade, only a missing kind is filled in.
+    A readable kind (text or summary) already present is kept: a conflicting later text is not a
+    safe upgrade, only a missing kind is filled in.
     """
     if _bodies_equal(existing, incoming):
         return None
     blob = _first_encoded(existing)
     if blob is None or blob != _first_encoded(incoming):
         raise ReduceError("reasoning item merge attempted with different encrypted_content identity")
-    texts = [p for p in existing if p["type"] == "text"]
-    summaries = [p for p in existing if p["type"] == "summary"]
+    texts: list[ConversationPart] = [p for p in existing if isinstance(p, TextPart)]
+    summaries: list[ConversationPart] = [p for p in existing if isinstance(p, SummaryPart)]
     if texts and summaries:
         return None
     if not texts:
-        texts = [p for p in incoming if p["type"] == "text"]
+        texts = [p for p in incoming if isinstance(p, TextPart)]
     if not summaries:
-        summaries = [p for p in incoming if p["type"] == "summary"]
-    return texts + summaries + [p for p in existing if p["type"] == "encoded"]
+        summaries = [p for p in incoming if isinstance(p, SummaryPart)]
+    return texts + summaries + [p for p in existing if isinstance(p, EncodedPart)]
 
 
-# ----- token usage -----------------------------------------------------------------------
+# ----- token usage ---------------------------------------------------------------------------------------
 
 
-def _i64_field(value: dict[str, Any], name: str) -> int | None:
+def _i64_field(value: JsonObject, name: str) -> int | None:
     number = value.get(name)
-    if isinstance(number, bool) or not isinstance(number, int) or not _I64_MIN <= number < 2**63:
+    if not is_int(number) or not I64[0] <= number <= I64[1]:
         return None
     return max(number, 0)
 
 
-def token_usage_from_value(value: Any) -> dict[str, int] | None:
+def token_usage_from_value(value: JsonValue) -> TokenUsage | None:
     """Usage block of a response payload; None unless every required counter is an integer."""
     if not isinstance(value, dict):
         return None
@@ -568,10 +553,4 @@ def token_usage_from_value(value: Any) -> dict[str, int] | None:
     if input_tokens is None or cached is None or output_tokens is None or reasoning is None:
         return None
     cache_write = _i64_field(value, "cache_write_input_tokens")
-    return {
-        "input_tokens": input_tokens,
-        "cached_input_tokens": cached,
-        "cache_write_input_tokens": cache_write if cache_write is not None else 0,
-        "output_tokens": output_tokens,
-        "reasoning_output_tokens": reasoning,
-    }
+    return TokenUsage(input_tokens, cached, cache_write if cache_write is not None else 0, output_tokens, reasoning)

@@ -11,26 +11,26 @@ one JSON document.
 
 from __future__ import annotations
 
-from typing import Any
-
 from trace_viewer.bundle.event_log import parse_json_bytes
-from trace_viewer.reducer.tools import serde_unexpected
+from trace_viewer.reducer.fields import JsonValue, describe
 
 # What the official check puts where a part goes (its positions count four characters per part).
 _PART_PLACEHOLDER = "null"
 
 
-def prepared_prompt_problem(value: Any, part_count: int) -> str | None:
+def prepared_prompt_problem(value: JsonValue, part_count: int) -> str | None:
     """Why a parsed prepared-prompt body would fail the official end-of-log check, or None."""
     if not isinstance(value, list):
-        return f"invalid type: {serde_unexpected(value)}, expected a sequence"
+        return f"invalid type: {describe(value)}, expected a sequence"
+    fragments: list[str] = []
     for fragment in value:
         if not isinstance(fragment, str):
-            return f"invalid type: {serde_unexpected(fragment)}, expected a string"
-    if len(value) != part_count + 1:
+            return f"invalid type: {describe(fragment)}, expected a string"
+        fragments.append(fragment)
+    if len(fragments) != part_count + 1:
         return "invalid payload fragment count"
     try:
-        parse_json_bytes(_PART_PLACEHOLDER.join(value).encode("utf-8", errors="surrogatepass"))
+        parse_json_bytes(_PART_PLACEHOLDER.join(fragments).encode("utf-8", errors="surrogatepass"))
     except ValueError as error:
         return f"prepared prompt is not JSON once assembled ({error})"
     return None

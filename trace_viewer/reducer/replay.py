@@ -14,13 +14,13 @@ import os
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
 
 from trace_viewer.bundle import Bundle, EventLog, EventLogError, LogEntry, NoPayloads
 from trace_viewer.bundle.event_log import parse_json_bytes
 from trace_viewer.errors import BundleError, PayloadError
+from trace_viewer.model import RawPayload, is_set
 from trace_viewer.reducer import Change, Fault, ReduceError, Reducer
-from trace_viewer.reducer.events import EVENT_FIELDS
+from trace_viewer.reducer.events import raw_payload_refs
 from trace_viewer.reducer.prepared import prepared_prompt_problem
 
 # How long a live replay waits for a payload that an event references but that is
@@ -29,24 +29,6 @@ PAYLOAD_WAIT_SECONDS = 2.0
 # ...and how many polls must have failed to read it: a poller that was paused (a busy UI,
 # a suspended process) for longer than the wait must still look again before giving up.
 PAYLOAD_ATTEMPTS = 3
-
-
-def _event_refs(event: Any, *, with_parts: bool = False) -> list[dict[str, Any]]:
-    """The payload refs of an event (a prepared prompt's parts too if asked), tolerating malformed events."""
-    payload = event.get("payload") if isinstance(event, dict) else None
-    if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
-        return []
-    fields = EVENT_FIELDS.get(payload["type"], {})
-    refs: list[dict[str, Any]] = []
-    for name, kind in fields.items():
-        value = payload.get(name)
-        candidates = value if kind == "ref_list" and isinstance(value, list) else [value]
-        for ref in candidates:
-            if isinstance(ref, dict) and isinstance(ref.get("raw_payload_id"), str):
-                refs.append(ref)
-                if with_parts and isinstance(ref.get("parts"), list):
-                    refs.extend(_event_refs({"payload": {"type": "other", "payloads": ref["parts"]}}, with_parts=True))
-    return refs
 
 
 class Replay:
@@ -155,7 +137,7 @@ class Replay:
         shard) is not waited for: the store's ``pending`` says which.
         """
         assert self.bundle is not None
-        for ref in _event_refs(entry.event):
+        for ref in raw_payload_refs(entry.event.get("payload") if isinstance(entry.event, dict) else None):
             if not self.bundle.payloads.pending(ref):
                 continue
             now = time.monotonic()
@@ -211,7 +193,7 @@ class Replay:
         fresh.change = faulty.change
         self.reducer = fresh
 
-    def _internal(self, error: Exception, *, line: int | None = None, seq: Any = None) -> None:
+    def _internal(self, error: Exception, *, line: int | None = None, seq: object = None) -> None:
         self.internal_error = error
         self.reducer.record_fault(
             Fault(
@@ -247,7 +229,7 @@ class Replay:
         decompressed once, and the first bad id is picked among all the problems found.
         """
         assert self.bundle is not None
-        raw_payloads = self.reducer.rollout["raw_payloads"]
+        raw_payloads = self.reducer.rollout.raw_payloads
         if self.reducer.schema_version < 3:
             for payload_id in sorted(raw_payloads):
                 problem = self._payload_problem(raw_payloads[payload_id])
@@ -257,7 +239,7 @@ class Replay:
             return
         # 0.171.0 first checks that the shards were sealed (the newest may be open if not closed).
         footer = self.bundle.payloads.footer_fault(
-            raw_payloads.values(), recording_closed=self.reducer.recording_completed
+            (ref.reference() for ref in raw_payloads.values()), recording_closed=self.reducer.recording_completed
         )
         if footer is not None:
             self.reducer.record_fault(Fault(footer, after_log=True))
@@ -266,34 +248,36 @@ class Replay:
         for ref in sorted(raw_payloads.values(), key=_shard_order):
             problem = self._payload_problem(ref)
             if problem is not None:
-                problems[ref["raw_payload_id"]] = problem
+                problems[ref.raw_payload_id] = problem
         if problems:
             first = min(problems)
             self._record_payload_fault(first, problems[first])
 
-    def _payload_problem(self, ref: dict[str, Any]) -> str | None:
+    def _payload_problem(self, ref: RawPayload) -> str | None:
         """Why one payload fails the end-of-log check, or None."""
         assert self.bundle is not None
         store = self.bundle.payloads
         try:
-            if not ref.get("parts"):
-                store.validate(ref)
+            if not is_set(ref.parts):
+                store.validate(ref.reference())
                 return None
             # Schema 3: a reference with parts is a prepared prompt, checked as one.
-            data = store.read_bytes(ref)
+            data = store.read_bytes(ref.reference())
         except PayloadError as error:
             return error.reason
         try:
             value = parse_json_bytes(data)
         except ValueError as error:
-            return f"invalid payload {ref['raw_payload_id']}: {error}"
-        return prepared_prompt_problem(value, len(ref["parts"]))
+            return f"invalid payload {ref.raw_payload_id}: {error}"
+        parts = ref.parts
+        return prepared_prompt_problem(value, len(parts) if isinstance(parts, tuple) else 0)
 
     def _record_payload_fault(self, payload_id: str, problem: str) -> None:
-        ref = self.reducer.rollout["raw_payloads"][payload_id]
+        ref = self.reducer.rollout.raw_payloads[payload_id]
         line, seq = self._first_reference(payload_id)
+        path = ref.path if isinstance(ref.path, str) else None
         self.reducer.record_fault(
-            Fault(problem, line=line, seq=seq, payload_id=payload_id, payload_path=ref.get("path"), after_log=True)
+            Fault(problem, line=line, seq=seq, payload_id=payload_id, payload_path=path, after_log=True)
         )
 
     def _first_reference(self, payload_id: str) -> tuple[int | None, int | None]:
@@ -304,7 +288,8 @@ class Replay:
             for entry in entries:
                 if entry.event is None:
                     continue
-                if any(ref["raw_payload_id"] == payload_id for ref in _event_refs(entry.event, with_parts=True)):
+                payload = entry.event.get("payload") if isinstance(entry.event, dict) else None
+                if any(ref.get("raw_payload_id") == payload_id for ref in raw_payload_refs(payload, with_parts=True)):
                     seq = entry.event.get("seq")
                     return entry.line, seq if isinstance(seq, int) else None
         except EventLogError:
@@ -314,11 +299,10 @@ class Replay:
         return None, None
 
 
-def _shard_order(ref: dict[str, Any]) -> tuple[int, int, str]:
+def _shard_order(ref: RawPayload) -> tuple[int, int, str]:
     """Shard, then record number (records are written in id order), then id."""
-    payload_id: str = ref["raw_payload_id"]
-    number = payload_id.rpartition(":")[2]
-    return (ref["shard"], int(number) if number.isdigit() else 0, payload_id)
+    number = ref.raw_payload_id.rpartition(":")[2]
+    return (ref.shard if isinstance(ref.shard, int) else 0, int(number) if number.isdigit() else 0, ref.raw_payload_id)
 
 
 def replay_bundle(path: str | os.PathLike[str], max_events: int | None = None) -> Replay:

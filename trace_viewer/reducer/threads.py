@@ -1,14 +1,26 @@
-"""Rollout, thread and codex-turn lifecycles."""
+"""Rollout, thread and codex-turn lifecycles (the crate's `thread` reducer)."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
-from trace_viewer.model import new_execution
-from trace_viewer.reducer.core import ReducerBase
+from trace_viewer.model import AgentThread, CodexTurn, RootOrigin, SpawnedOrigin, ThreadOrigin, new_execution
+from trace_viewer.reducer.core import ReducerCore
 from trace_viewer.reducer.errors import ReduceError
-
-_THREAD_STATUS = {"running": "running", "completed": "completed", "failed": "failed", "aborted": "aborted"}
+from trace_viewer.reducer.events import (
+    CodexTurnEnded,
+    CodexTurnStarted,
+    Envelope,
+    ProtocolEventObserved,
+    RecordingCompleted,
+    RolloutEnded,
+    RolloutStarted,
+    ThreadEnded,
+    ThreadResumed,
+    ThreadStarted,
+)
+from trace_viewer.reducer.fields import JsonObject, JsonValue, opt_str
+from trace_viewer.reducer.interfaces import Parts
 
 
 def spawn_edge_id(parent_thread_id: str, child_thread_id: str) -> str:
@@ -23,150 +35,157 @@ def task_name_from_agent_path(agent_path: str) -> str:
     return agent_path
 
 
-def _opt_str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+@dataclass(frozen=True, slots=True)
+class _Spawn:
+    parent_thread_id: str
+    agent_path: str | None
+    task_name: str | None
+    agent_role: str | None
 
 
-class ThreadReducer(ReducerBase):
-    def on_rollout_started(self, event: dict[str, Any]) -> None:
-        payload = event["payload"]
-        self.rollout["trace_id"] = payload["trace_id"]
-        self.rollout["root_thread_id"] = payload["root_thread_id"]
+class ThreadsReducer:
+    """Threads and codex turns; also the rollout's own status and recording state."""
 
-    def on_rollout_ended(self, event: dict[str, Any]) -> None:
+    def __init__(self, core: ReducerCore) -> None:
+        self.core = core
+        self.threads = core.rollout.threads
+        self.turns = core.rollout.codex_turns
+        self.recording_closed = False  # `recording_completed` was applied: nothing may follow
+
+    def connect(self, parts: Parts) -> None:
+        self.parts = parts
+
+    # ----- lookups (the Threads interface) ---------------------------------------------------------
+    def thread(self, thread_id: str) -> AgentThread:
+        thread = self.threads.get(thread_id)
+        if thread is None:
+            raise ReduceError(f"trace event referenced unknown thread {thread_id}")
+        return thread
+
+    def find_thread(self, thread_id: str) -> AgentThread | None:
+        return self.threads.get(thread_id)
+
+    def turn(self, codex_turn_id: str) -> CodexTurn | None:
+        return self.turns.get(codex_turn_id)
+
+    # ----- rollout ---------------------------------------------------------------------------------
+    def rollout_started(self, envelope: Envelope, event: RolloutStarted) -> None:
+        self.core.rollout.trace_id = event.trace_id
+        self.core.rollout.root_thread_id = event.root_thread_id
+
+    def rollout_ended(self, envelope: Envelope, event: RolloutEnded) -> None:
         # The last rollout_ended wins, and later events are still reduced normally.
-        self.rollout["status"] = event["payload"]["status"]
-        self.rollout["ended_at_unix_ms"] = event["wall_time_unix_ms"]
+        self.core.rollout.status = event.status
+        self.core.rollout.ended_at_unix_ms = envelope.wall_time_unix_ms
 
-    def on_recording_completed(self, event: dict[str, Any]) -> None:
-        self.recording_completed = True
-        if self.schema_version >= 3:
-            self.rollout["recording_status"] = "complete"
+    def recording_completed(self, envelope: Envelope, event: RecordingCompleted) -> None:
+        self.recording_closed = True
+        if self.core.schema_version >= 3:
+            self.core.rollout.recording_status = "complete"
         else:
-            self.rollout["recording_complete"] = True
+            self.core.rollout.recording_complete = True
 
-    def on_protocol_event_observed(self, event: dict[str, Any]) -> None:
+    def protocol_event_observed(self, envelope: Envelope, event: ProtocolEventObserved) -> None:
         """Protocol events are evidence for the inspector; they change no reduced object."""
 
-    def on_thread_started(self, event: dict[str, Any]) -> None:
-        payload = event["payload"]
-        thread_id: str = payload["thread_id"]
-        if thread_id in self.rollout["threads"]:
+    # ----- threads ---------------------------------------------------------------------------------
+    def thread_started(self, envelope: Envelope, event: ThreadStarted) -> None:
+        thread_id = event.thread_id
+        if thread_id in self.threads:
             raise ReduceError(f"duplicate thread start for {thread_id}")
-        metadata: dict[str, Any] = {}
-        if payload.get("metadata_payload") is not None:
-            value = self.read_payload(payload["metadata_payload"])
+        metadata: JsonObject = {}
+        if event.metadata_payload is not None:
+            value = self.core.read_payload(event.metadata_payload)
             if not isinstance(value, dict):
-                raise ReduceError(f"parse thread metadata {payload['metadata_payload']['raw_payload_id']}")
+                raise ReduceError(f"parse thread metadata {event.metadata_payload.raw_payload_id}")
             metadata = value
         spawn = _thread_spawn(metadata)
-        agent_path = (spawn or {}).get("agent_path") or _opt_str(metadata.get("agent_path")) or payload["agent_path"]
-        origin: dict[str, Any]
+        agent_path = (spawn.agent_path if spawn else None) or opt_str(metadata.get("agent_path")) or event.agent_path
+        origin: ThreadOrigin = RootOrigin()
         if spawn is not None:
-            origin = {
-                "type": "spawned",
-                "parent_thread_id": spawn["parent_thread_id"],
-                "spawn_edge_id": spawn_edge_id(spawn["parent_thread_id"], thread_id),
-                "task_name": spawn.get("task_name") or task_name_from_agent_path(agent_path),
-                "agent_role": spawn.get("agent_role") or "",
-            }
-        else:
-            origin = {"type": "root"}
-        self.rollout["threads"][thread_id] = {
-            "thread_id": thread_id,
-            "agent_path": agent_path,
-            "nickname": _opt_str(metadata.get("nickname")),
-            "origin": origin,
-            "execution": new_execution(event["seq"], event["wall_time_unix_ms"]),
-            "default_model": _opt_str(metadata.get("model")),
-            "conversation_item_ids": [],
-        }
-        self.note_created(thread_id)
+            origin = SpawnedOrigin(
+                spawn.parent_thread_id,
+                spawn_edge_id(spawn.parent_thread_id, thread_id),
+                spawn.task_name or task_name_from_agent_path(agent_path),
+                spawn.agent_role or "",
+            )
+        self.threads[thread_id] = AgentThread(
+            thread_id,
+            agent_path,
+            opt_str(metadata.get("nickname")),
+            origin,
+            new_execution(envelope.seq, envelope.wall_time_unix_ms),
+            opt_str(metadata.get("model")),
+        )
+        self.core.note_created(thread_id)
 
-    def on_thread_ended(self, event: dict[str, Any]) -> None:
-        payload = event["payload"]
-        thread = self.thread(payload["thread_id"])
-        execution = thread["execution"]
-        execution["ended_at_unix_ms"] = event["wall_time_unix_ms"]
-        execution["ended_seq"] = event["seq"]
-        execution["status"] = _THREAD_STATUS[payload["status"]]
-        self.note_updated(thread["thread_id"])
+    def thread_ended(self, envelope: Envelope, event: ThreadEnded) -> None:
+        thread = self.thread(event.thread_id)
+        thread.execution.close(envelope.seq, envelope.wall_time_unix_ms, event.status)
+        self.core.note_updated(thread.thread_id)
 
-    def on_thread_resumed(self, event: dict[str, Any]) -> None:
-        thread_id = event["payload"]["thread_id"]
-        thread = self.rollout["threads"].get(thread_id)
+    def thread_resumed(self, envelope: Envelope, event: ThreadResumed) -> None:
+        thread_id = event.thread_id
+        thread = self.threads.get(thread_id)
         if thread is None:
             raise ReduceError(
                 f"cannot resume thread {thread_id}: it was not started in this trace; "
                 "resuming threads from an earlier trace is not supported"
             )
-        execution = thread["execution"]
-        if execution["ended_seq"] is None:
+        execution = thread.execution
+        if execution.ended_seq is None:
             raise ReduceError(f"resumed thread {thread_id} has not ended")
-        execution["ended_at_unix_ms"] = None
-        execution["ended_seq"] = None
-        execution["status"] = "running"
-        self.note_updated(thread_id)
+        execution.ended_at_unix_ms = None
+        execution.ended_seq = None
+        execution.status = "running"
+        self.core.note_updated(thread_id)
 
-    def on_codex_turn_started(self, event: dict[str, Any]) -> None:
-        payload = event["payload"]
-        turn_id: str = payload["codex_turn_id"]
-        if turn_id in self.rollout["codex_turns"]:
+    # ----- codex turns -------------------------------------------------------------------------------
+    def codex_turn_started(self, envelope: Envelope, event: CodexTurnStarted) -> None:
+        turn_id = event.codex_turn_id
+        if turn_id in self.turns:
             raise ReduceError(f"duplicate codex turn start for {turn_id}")
-        self.thread(payload["thread_id"])
-        self.rollout["codex_turns"][turn_id] = {
-            "codex_turn_id": turn_id,
-            "thread_id": payload["thread_id"],
-            "execution": new_execution(event["seq"], event["wall_time_unix_ms"]),
-            "input_item_ids": [],
-        }
-        self.note_created(turn_id)
+        self.thread(event.thread_id)
+        self.turns[turn_id] = CodexTurn(
+            turn_id, event.thread_id, new_execution(envelope.seq, envelope.wall_time_unix_ms)
+        )
+        self.core.note_created(turn_id)
 
-    def on_codex_turn_ended(self, event: dict[str, Any]) -> None:
-        payload = event["payload"]
-        turn_id: str = payload["codex_turn_id"]
-        turn = self.rollout["codex_turns"].get(turn_id)
-        envelope_thread = event.get("thread_id")
-        if envelope_thread is not None and turn is not None and turn["thread_id"] != envelope_thread:
+    def codex_turn_ended(self, envelope: Envelope, event: CodexTurnEnded) -> None:
+        turn_id = event.codex_turn_id
+        turn = self.turns.get(turn_id)
+        if envelope.thread_id is not None and turn is not None and turn.thread_id != envelope.thread_id:
             raise ReduceError(
-                f"codex turn end for {turn_id} used thread {envelope_thread}, "
-                f"but the turn belongs to {turn['thread_id']}"
+                f"codex turn end for {turn_id} used thread {envelope.thread_id}, "
+                f"but the turn belongs to {turn.thread_id}"
             )
         if turn is None:
             raise ReduceError(f"codex turn end referenced unknown turn {turn_id}")
-        status = payload["status"]
-        execution = turn["execution"]
-        execution["ended_at_unix_ms"] = event["wall_time_unix_ms"]
-        execution["ended_seq"] = event["seq"]
-        execution["status"] = status
-        self.note_updated(turn_id)
-        self.terminate_running_code_cells_for_turn_end(event["seq"], event["wall_time_unix_ms"], turn_id, status)
-        self.close_running_inference_calls_for_turn_end(event["seq"], event["wall_time_unix_ms"], turn_id, status)
+        turn.execution.close(envelope.seq, envelope.wall_time_unix_ms, event.status)
+        self.core.note_updated(turn_id)
+        seq, wall = envelope.seq, envelope.wall_time_unix_ms
+        self.parts.code_cells.terminate_running_cells_for_turn_end(seq, wall, turn_id, event.status)
+        self.parts.inference.close_running_calls_for_turn_end(seq, wall, turn_id, event.status)
 
 
-def _thread_spawn(metadata: dict[str, Any]) -> dict[str, Any] | None:
+def _object(value: JsonValue) -> JsonObject | None:
+    return value if isinstance(value, dict) else None
+
+
+def _thread_spawn(metadata: JsonObject) -> _Spawn | None:
     """The `session_source.subagent.thread_spawn` block of a child thread's metadata."""
-    source = metadata.get("session_source")
-    if not isinstance(source, dict):
+    source = _object(metadata.get("session_source"))
+    subagent = _object(source.get("subagent")) if source else None
+    spawn = _object(subagent.get("thread_spawn")) if subagent else None
+    parent = spawn.get("parent_thread_id") if spawn else None
+    if spawn is None or not isinstance(parent, str):
         return None
-    subagent = source.get("subagent")
-    if not isinstance(subagent, dict):
-        return None
-    spawn = subagent.get("thread_spawn")
-    if not isinstance(spawn, dict):
-        return None
-    parent = spawn.get("parent_thread_id")
-    if not isinstance(parent, str):
-        return None
-    agent_path = _opt_str(spawn.get("agent_path")) or _opt_str(metadata.get("agent_path"))
+    agent_path = opt_str(spawn.get("agent_path")) or opt_str(metadata.get("agent_path"))
     task_name = (
-        _opt_str(spawn.get("task_name"))
-        or _opt_str(metadata.get("task_name"))
+        opt_str(spawn.get("task_name"))
+        or opt_str(metadata.get("task_name"))
         or (task_name_from_agent_path(agent_path) if agent_path else None)
     )
-    return {
-        "parent_thread_id": parent,
-        "agent_path": agent_path,
-        "task_name": task_name,
-        "agent_role": _opt_str(spawn.get("agent_role")) or _opt_str(metadata.get("agent_role")),
-    }
+    return _Spawn(
+        parent, agent_path, task_name, opt_str(spawn.get("agent_role")) or opt_str(metadata.get("agent_role"))
+    )

@@ -2,9 +2,9 @@
 
 Token counting needs a few facts about conversation items and inference calls,
 the raw request of a call, and the context window of a turn. This module turns
-the reducer's state (today JSON-shaped dicts) into small frozen records, so a
-change of the state's representation (typed structures, a rollout-built state)
-is a change here and nowhere else in ``trace_viewer.tokens``.
+the reducer's state (typed structures, ``trace_viewer.model``) into small frozen
+records, so a change of the state's representation (a rollout-built state) is a
+change here and nowhere else in ``trace_viewer.tokens``.
 
 Raw payloads are read through the bundle's payload store (bounded, cached);
 a payload that cannot be read is simply absent (``None``): counting then falls
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from trace_viewer.bundle.event_log import parse_json_bytes
+from trace_viewer.model import AgentMessageMetadata, InferenceProducer, RolloutTrace, to_builtins
 
 
 class PayloadReader(Protocol):
@@ -80,7 +81,7 @@ class StateSource:
     window, which only protocol events record); call ``add_events`` with more.
     """
 
-    def __init__(self, rollout: Any, payloads: PayloadReader | None, events: Iterable[Any] = ()) -> None:
+    def __init__(self, rollout: RolloutTrace, payloads: PayloadReader | None, events: Iterable[Any] = ()) -> None:
         self._rollout = rollout
         self._payloads = payloads
         self._items: dict[str, ItemFacts] = {}
@@ -94,24 +95,21 @@ class StateSource:
         facts = self._items.get(item_id)
         if facts is not None:
             return facts
-        raw = self._rollout["conversation_items"].get(item_id)
+        raw = self._rollout.conversation_items.get(item_id)
         if raw is None:
             return None
-        producing = None
-        for producer in raw.get("produced_by") or ():
-            if isinstance(producer, dict) and producer.get("type") == "inference":
-                producing = producer.get("inference_call_id")
-                break
+        producing = next((p.inference_call_id for p in raw.produced_by if isinstance(p, InferenceProducer)), None)
+        parts = to_builtins(raw.body.parts)
         facts = ItemFacts(
             item_id=item_id,
-            thread_id=str(raw.get("thread_id")),
-            role=str(raw.get("role")),
-            channel=raw.get("channel"),
-            kind=str(raw.get("kind")),
-            parts=tuple(part for part in (raw.get("body") or {}).get("parts") or () if isinstance(part, dict)),
-            call_id=raw.get("call_id"),
-            is_agent_message=isinstance(raw.get("agent_message"), dict),
-            producing_call_id=producing if isinstance(producing, str) else None,
+            thread_id=raw.thread_id,
+            role=raw.role,
+            channel=raw.channel,
+            kind=raw.kind,
+            parts=tuple(part for part in parts if isinstance(part, dict)) if isinstance(parts, list) else (),
+            call_id=raw.call_id,
+            is_agent_message=isinstance(raw.agent_message, AgentMessageMetadata),
+            producing_call_id=producing,
         )
         self._items[item_id] = facts
         return facts
@@ -120,26 +118,25 @@ class StateSource:
         cached = self._calls.get(call_id)
         if cached is not None:
             return cached
-        raw = self._rollout["inference_calls"].get(call_id)
+        raw = self._rollout.inference_calls.get(call_id)
         if raw is None:
             return None
-        execution = raw.get("execution") or {}
-        usage = raw.get("usage") or {}
-        raw_payloads = self._rollout["raw_payloads"]
+        usage = raw.usage
+        prepared = raw.prepared_prompt_payload_id
         facts = CallFacts(
             call_id=call_id,
-            thread_id=str(raw.get("thread_id")),
-            turn_id=raw.get("codex_turn_id"),
-            started_seq=int(execution.get("started_seq") or 0),
-            ended_seq=_int_or_none(execution.get("ended_seq")),
-            request_item_ids=tuple(raw.get("request_item_ids") or ()),
-            response_item_ids=tuple(raw.get("response_item_ids") or ()),
-            input_tokens=_int_or_none(usage.get("input_tokens")),
-            output_tokens=_int_or_none(usage.get("output_tokens")),
-            reasoning_output_tokens=_int_or_none(usage.get("reasoning_output_tokens")),
-            request_ref=raw_payloads.get(raw.get("raw_request_payload_id")),
-            response_ref=raw_payloads.get(raw.get("raw_response_payload_id")),
-            prepared_prompt_ref=raw_payloads.get(raw.get("prepared_prompt_payload_id")),
+            thread_id=raw.thread_id,
+            turn_id=raw.codex_turn_id,
+            started_seq=raw.execution.started_seq,
+            ended_seq=raw.execution.ended_seq,
+            request_item_ids=tuple(raw.request_item_ids),
+            response_item_ids=tuple(raw.response_item_ids),
+            input_tokens=usage.input_tokens if usage is not None else None,
+            output_tokens=usage.output_tokens if usage is not None else None,
+            reasoning_output_tokens=usage.reasoning_output_tokens if usage is not None else None,
+            request_ref=self.payload_ref(raw.raw_request_payload_id),
+            response_ref=self.payload_ref(raw.raw_response_payload_id) if raw.raw_response_payload_id else None,
+            prepared_prompt_ref=self.payload_ref(prepared) if isinstance(prepared, str) else None,
         )
         if facts.ended_seq is not None:  # an ended call does not change any more
             self._calls[call_id] = facts
@@ -147,30 +144,30 @@ class StateSource:
 
     def call_ids(self, thread_id: str | None = None) -> list[str]:
         """Inference calls (of one thread, or all) in the order they started."""
-        calls = self._rollout["inference_calls"]
+        calls = self._rollout.inference_calls
         chosen = [
-            (int((call.get("execution") or {}).get("started_seq") or 0), call_id)
+            (call.execution.started_seq, call_id)
             for call_id, call in calls.items()
-            if thread_id is None or call.get("thread_id") == thread_id
+            if thread_id is None or call.thread_id == thread_id
         ]
         chosen.sort()
         return [call_id for _, call_id in chosen]
 
     def call_count(self) -> int:
-        return len(self._rollout["inference_calls"])
+        return len(self._rollout.inference_calls)
 
     def turn_ids(self, thread_id: str) -> list[tuple[int, str]]:
         """(started seq, turn id) of a thread's codex turns, in start order."""
         turns = [
-            (int((turn.get("execution") or {}).get("started_seq") or 0), turn_id)
-            for turn_id, turn in self._rollout["codex_turns"].items()
-            if turn.get("thread_id") == thread_id
+            (turn.execution.started_seq, turn_id)
+            for turn_id, turn in self._rollout.codex_turns.items()
+            if turn.thread_id == thread_id
         ]
         turns.sort()
         return turns
 
     def thread_ids(self) -> list[str]:
-        return list(self._rollout["threads"])
+        return list(self._rollout.threads)
 
     # ----- payloads -----------------------------------------------------------------------
     def read_payload(self, ref: dict[str, Any] | None, *, cache: bool = True) -> Any:
@@ -186,8 +183,8 @@ class StateSource:
             return None
 
     def payload_ref(self, payload_id: str) -> dict[str, Any] | None:
-        ref = self._rollout["raw_payloads"].get(payload_id)
-        return ref if isinstance(ref, dict) else None
+        ref = self._rollout.raw_payloads.get(payload_id)
+        return ref.reference() if ref is not None else None
 
     # ----- context window -----------------------------------------------------------------
     def add_events(self, events: Iterable[Any]) -> None:

@@ -362,7 +362,7 @@ class ViewerScreen(Screen[None]):
         session = self.session
         low = 1 if session.total else 0
         position = max(low, min(position, session.total))
-        if thread_id is not None and thread_id not in session.rollout["threads"]:
+        if thread_id is not None and thread_id not in session.rollout.threads:
             thread_id = None
         view = self.view.moved(position, thread_id=thread_id, focus_item=focus_item)
         if position >= session.total and view.live.new_events:
@@ -405,8 +405,8 @@ class ViewerScreen(Screen[None]):
     def action_cycle_thread(self, direction: int) -> None:
         session = self.session
         order = session.thread_order()
-        threads = session.rollout["threads"]
-        visible = [t for t in order if threads[t]["execution"]["started_seq"] <= self.position] or order
+        threads = session.rollout.threads
+        visible = [t for t in order if threads[t].execution.started_seq <= self.position] or order
         if not visible:
             return
         index = visible.index(self.thread_id) if self.thread_id in visible else -1

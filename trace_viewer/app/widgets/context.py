@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.console import RenderableType
 from rich.style import Style
@@ -20,6 +20,7 @@ from trace_viewer.app.state import ViewState
 from trace_viewer.app.tool_detail import tool_call_of_item
 from trace_viewer.app.views import Block, build_context, previous_call, tool_title
 from trace_viewer.app.widgets.lines import BlockList, with_gutter
+from trace_viewer.model import ConversationItem
 from trace_viewer.session import ReplaySession
 from trace_viewer.tokens.view import SessionTokens
 
@@ -92,7 +93,7 @@ class ContextPane(BlockList[Block]):
             return header
         try:
             now = self.tokens.usage_at(thread_id, position, count_all=False).composition
-            delta = self.tokens.delta(call["inference_call_id"], now)
+            delta = self.tokens.delta(call.inference_call_id, now)
         except Exception:  # noqa: BLE001 - no tokenizer (or an unreadable payload): the diff stands without it
             return header
         return replace(header, text=f"{header.text} · {delta.text}")
@@ -107,8 +108,8 @@ class ContextPane(BlockList[Block]):
         if self._labels_revision != session.revision:
             self._tool_labels = {}
             rollout = session.rollout
-            for tool in rollout["tool_calls"].values():
-                call_id = tool.get("model_visible_call_id")
+            for tool in rollout.tool_calls.values():
+                call_id = tool.model_visible_call_id
                 if call_id:
                     self._tool_labels[call_id] = tool_title(rollout, tool)[0]
             self._labels_revision = session.revision
@@ -140,13 +141,13 @@ class ContextPane(BlockList[Block]):
             return None
         return self.blocks[self.cursor]
 
-    def _item(self, block: Block) -> dict[str, Any] | None:
+    def _item(self, block: Block) -> ConversationItem | None:
         if block.item_id is None:
             return None
         item = self.session.item_at(block.item_id, self.position)
         if item is None:
             # Dropped/replaced items may have been created after... never; but be safe with the head state.
-            item = self.session.rollout["conversation_items"].get(block.item_id)
+            item = self.session.rollout.conversation_items.get(block.item_id)
         return item
 
     # ----- rendering --------------------------------------------------------------
@@ -180,7 +181,7 @@ class ContextPane(BlockList[Block]):
             width=width,
             expanded=block.key in self.expanded,
             provenance=self.provenance,
-            tool_label=self._tool_labels.get(str(item.get("call_id"))),
+            tool_label=self._tool_labels.get(str(item.call_id)),
         )
 
     def render_block(self, block: Block, width: int) -> RenderableType:
@@ -199,7 +200,7 @@ class ContextPane(BlockList[Block]):
                 mark=block.mark,
                 index=block.index,
                 first_seq=first,
-                tool_label=self._tool_labels.get(str(item.get("call_id"))),
+                tool_label=self._tool_labels.get(str(item.call_id)),
                 highlight=self.highlight,
             )
         if block.kind == "rule":
@@ -255,7 +256,7 @@ class ContextPane(BlockList[Block]):
         block = self.selected_block()
         if block is not None and block.kind == "item" and block.item_id is not None:
             item = self._item(block)
-            if item is not None and item.get("kind") in _TOOL_ITEM_KINDS:
+            if item is not None and item.kind in _TOOL_ITEM_KINDS:
                 tool_call_id = tool_call_of_item(self.session, block.item_id)
                 if tool_call_id is not None:
                     self.post_message(ShowToolCall(tool_call_id))

@@ -50,9 +50,9 @@ class EventBar(Themed, Static):
             text.append(safe_line(record.type), palette["title"])
             stamp = _dt.datetime.fromtimestamp(record.wall_ms / 1000, tz=_dt.UTC).strftime("%H:%M:%S.%f")[:-3]
             text.append(f"  {stamp}Z", palette["meta"])
-            thread = session.rollout["threads"].get(record.thread_id or "")
+            thread = session.rollout.threads.get(record.thread_id or "")
             if thread is not None:
-                text.append("  " + safe_line(thread.get("agent_path") or ""), palette["meta"])
+                text.append("  " + safe_line(thread.agent_path), palette["meta"])
             change = record.change
             if change.created:
                 text.append(f"  +{len(change.created)} new", palette["diff-added"])

@@ -59,15 +59,15 @@ class TraceHeader(Themed, Static):
         status = status_name(session, view)
         top.append("  ")
         top.append(f" {status} ", palette[_STATUS_STYLE.get(status, "status-cancelled")] + palette["current"])
-        models = sorted({str(call.get("model")) for call in rollout["inference_calls"].values()})
+        models = sorted({call.model for call in rollout.inference_calls.values()})
         if models:
             top.append("  " + safe_line(", ".join(models)), palette["meta"])
-        started = rollout.get("started_at_unix_ms") or 0
+        started = rollout.started_at_unix_ms
         last = session.wall_ms_at(session.total)
         if started and last:
             top.append("  " + duration_text(last - started), palette["duration"])
         top.append("  trace ", palette["meta"])
-        top.append(safe_line(short_id(str(rollout.get("trace_id") or "?"))), palette["id"])
+        top.append(safe_line(short_id(rollout.trace_id or "?")), palette["id"])
         top.append("  w: full path", palette["meta"])
         bottom = Text(no_wrap=True, overflow="ellipsis")
         bottom.append("seq ", palette["meta"])
@@ -76,12 +76,12 @@ class TraceHeader(Themed, Static):
         wall = session.wall_ms_at(position)
         if wall and started:
             bottom.append(f"  +{duration_text(max(0, wall - started)) or '0ms'}", palette["duration"])
-        thread = rollout["threads"].get(view.thread_id or "")
+        thread = rollout.threads.get(view.thread_id or "")
         if thread is not None:
             bottom.append("  thread ", palette["meta"])
-            bottom.append(safe_line(thread.get("agent_path") or short_id(view.thread_id or "")), palette["thread"])
-            if thread.get("nickname"):
-                bottom.append(f" ({safe_line(thread['nickname'])})", palette["meta"])
+            bottom.append(safe_line(thread.agent_path or short_id(view.thread_id or "")), palette["thread"])
+            if thread.nickname:
+                bottom.append(f" ({safe_line(thread.nickname)})", palette["meta"])
         for flag in view.flags(at_end=position >= session.total):
             bottom.append("  ")
             bottom.append(f"[{safe_line(flag)}]", palette["summary"])

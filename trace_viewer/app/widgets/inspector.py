@@ -22,7 +22,7 @@ from textual.strip import Strip
 from trace_viewer.app.state import ViewState
 from trace_viewer.app.views import size_text, turn_titles
 from trace_viewer.app.widgets.lines import Themed
-from trace_viewer.reducer.events import payload_refs
+from trace_viewer.reducer.events import raw_payload_refs
 from trace_viewer.session import EventRecord, ReplaySession
 from trace_viewer.text import visible
 
@@ -100,8 +100,8 @@ class InspectorPane(Themed, ScrollView, can_focus=True, inherit_bindings=False):
             change = record.change
             lines.append(("title", f"event seq {record.seq} · trace.jsonl line {record.line} · {record.type}"))
             if record.thread_id:
-                thread = session.rollout["threads"].get(record.thread_id) or {}
-                lines.append(("note", f"thread {thread.get('agent_path') or '?'} · id {record.thread_id}"))
+                thread = session.rollout.threads.get(record.thread_id)
+                lines.append(("note", f"thread {thread.agent_path if thread else '?'} · id {record.thread_id}"))
             if record.turn_id:
                 lines.append(("note", f"{self._turn_title(record.turn_id)} · id {record.turn_id}"))
             if change.created or change.updated or change.context_threads:
@@ -115,12 +115,7 @@ class InspectorPane(Themed, ScrollView, can_focus=True, inherit_bindings=False):
                     )
                 )
             lines.extend(("json", line) for line in _pretty(record.event))
-            payload = record.event.get("payload") or {}
-            try:
-                refs = payload_refs(record.type, payload)
-            except (AttributeError, TypeError):
-                refs = []
-            for ref in refs:
+            for ref in raw_payload_refs(record.payload):
                 lines.extend(self._payload_lines(session, ref))
         self.lines = [(kind, visible(text, keep_newlines=False)[:MAX_ROW]) for kind, text in lines]
         self._cache.clear()

@@ -85,7 +85,8 @@ class UsagePane(Themed, Static):
         width = max(20, self.content_size.width or 60)
         session = self.session
         call = selected_call(session, thread_id, position)
-        ended = bool(call and call["execution"].get("ended_seq") and call["execution"]["ended_seq"] <= position)
+        ended_seq = call.execution.ended_seq if call is not None else None
+        ended = ended_seq is not None and ended_seq <= position
         lines = list(usage_lines(call, palette, ended=ended).split("\n"))
         usage = None
         if self.tokens is not None:
@@ -168,7 +169,7 @@ class UsagePane(Themed, Static):
         call = selected_call(session, thread_id, position)
         current = None
         if call is not None:
-            current = next((i for i, p in enumerate(series) if p.inference_call_id == call["inference_call_id"]), None)
+            current = next((i for i, p in enumerate(series) if p.inference_call_id == call.inference_call_id), None)
         marks = {i for i, p in enumerate(series) if p.compaction_before}
         known = [v for v in values if v is not None]
         spark = Text("context/call ", style=palette["meta"])
