@@ -54,6 +54,10 @@ class Fault:
     # Found by the end-of-log payload check: every line was applied, and ``line``/``seq`` say
     # where the payload was first referenced, not where replay stopped.
     after_log: bool = False
+    # A bug of trace_viewer hit while applying the event at ``line``/``seq``, not a fault of the
+    # trace; ``detail`` holds the traceback when TRACE_VIEWER_DEBUG is set.
+    internal: bool = False
+    detail: str = ""
 
     def location(self) -> str:
         if self.after_log:
@@ -73,6 +77,9 @@ class Fault:
         return " ".join(parts[:1]) + (" " + ", ".join(parts[1:]) if len(parts) > 1 else "")
 
     def __str__(self) -> str:
+        if self.internal:
+            ours = "internal error in trace_viewer (a bug of ours, not of the trace)"
+            return f"{ours} at {self.location()}: {self.message}"
         return f"{self.location()}: {self.message}"
 
     def to_json(self) -> dict[str, object]:
@@ -84,4 +91,5 @@ class Fault:
             "payload_id": self.payload_id,
             "payload_path": self.payload_path,
             "after_log": self.after_log,
+            "internal": self.internal,
         }

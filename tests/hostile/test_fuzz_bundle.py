@@ -40,6 +40,7 @@ from hypothesis import strategies as st
 from trace_viewer.bundle import Bundle, bundle_info, discovery
 from trace_viewer.bundle.event_log import MAX_LINE_BYTES
 from trace_viewer.reducer.replay import replay_bundle
+from trace_viewer.reducer.tools import ToolsReducer
 
 
 @pytest.fixture(scope="module")
@@ -1118,12 +1119,38 @@ def test_app_shows_the_newer_schema_warning(work: Path) -> None:
     assert "schema 4" in screens[0].text, screens[0].text
 
 
+def _buggy_handler(self: ToolsReducer, envelope: Any, payload: Any) -> None:
+    """A handler with a bug of ours in it (what issue 12 found reported as a fault of the trace)."""
+    raise AttributeError("'NoneType' object has no attribute 'thread_id' (injected)")
+
+
+def test_a_bug_in_a_handler_fails_the_no_internal_error_checks(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The invariant is real: a bug of ours is caught as ours by the in-process and the app checks."""
+    bundle = fresh(work, "tools_terminal", slot="bug")
+    before = STATS.copy()
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(ToolsReducer, "tool_call_started", _buggy_handler)
+            with pytest.raises(AssertionError, match="internal error AttributeError"):
+                check_replay(bundle, "handler bug")
+            with pytest.raises(AssertionError, match="internal error AttributeError"):
+                run_app(bundle, "handler bug", [], frames=False)
+        assert STATS["crashes"] == before["crashes"] + 2
+        # Without the bug the same bundle passes both.
+        assert check_replay(bundle, "no bug").fault is None
+        run_app(bundle, "no bug", [], frames=False)
+    finally:
+        injected = STATS - before
+        for key in ("crashes", "mutations", "app_runs"):
+            STATS[key] -= injected[key]
+
+
 def test_mutation_counts_are_reported(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The counters behind the session summary count what they claim, whatever ran before.
 
-    Two honest mutations count as two and crash nothing; an injected exception, internal error and
-    hang each fail the check and are counted. The injected ones are taken out again afterwards, so
-    the summary reports only real mutations.
+    Two honest mutations count as two and crash nothing; an injected exception, a bug injected
+    into a reducer handler (an internal error) and a hang each fail the check and are counted. The
+    injected ones are taken out again afterwards, so the summary reports only real mutations.
     """
     import hostile_helpers
 
@@ -1141,10 +1168,10 @@ def test_mutation_counts_are_reported(work: Path, monkeypatch: pytest.MonkeyPatc
     def raising(path: Path) -> Any:
         raise RuntimeError("injected")
 
-    def internal(path: Path) -> Any:
-        replay = real_replay(path)
-        monkeypatch.setattr(replay, "internal_error", RuntimeError("injected"), raising=False)
-        return replay
+    def internal(path: Path, **options: Any) -> Any:
+        with monkeypatch.context() as patch:
+            patch.setattr(ToolsReducer, "tool_call_started", _buggy_handler)
+            return real_replay(path, **options)
 
     def hanging(path: Path) -> Any:
         deadline = time.monotonic() + 30
@@ -1158,8 +1185,8 @@ def test_mutation_counts_are_reported(work: Path, monkeypatch: pytest.MonkeyPatc
             check_replay(bundle, "injected exception")
         assert STATS["crashes"] == before["crashes"] + 1
         monkeypatch.setattr(hostile_helpers, "replay_bundle", internal)
-        with pytest.raises(AssertionError, match="internal error"):
-            check_replay(bundle, "injected internal error")
+        with pytest.raises(AssertionError, match="internal error AttributeError"):
+            check_replay(fresh(work, "exec_basic", slot="counts-bug"), "injected internal error")
         assert STATS["crashes"] == before["crashes"] + 2
         monkeypatch.setattr(hostile_helpers, "replay_bundle", hanging)
         monkeypatch.setattr(hostile_helpers, "REPLAY_SECONDS", 0.1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+import traceback
 from collections import deque
 from pathlib import Path
 
@@ -194,12 +195,16 @@ class Replay:
         self.reducer = fresh
 
     def _internal(self, error: Exception, *, line: int | None = None, seq: object = None) -> None:
+        """A bug of ours: replay stops as at a fault, but the fault says it is ours, not the trace's."""
         self.internal_error = error
+        detail = "".join(traceback.format_exception(error)) if os.environ.get("TRACE_VIEWER_DEBUG") else ""
         self.reducer.record_fault(
             Fault(
-                f"internal error in trace_viewer ({type(error).__name__}: {error})",
+                f"{type(error).__name__}: {error}",
                 line=line,
-                seq=seq if isinstance(seq, int) else None,
+                seq=seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
+                internal=True,
+                detail=detail,
             )
         )
 

@@ -90,7 +90,8 @@ class TraceHeader(Themed, Static):
         fault = session.fault
         if fault is not None:
             bottom.append("  ✗ ", palette["fault"])
-            bottom.append(safe_line(fault.location()), palette["fault"])
+            where = f"internal error at {fault.location()}" if fault.internal else fault.location()
+            bottom.append(safe_line(where), palette["fault"])
         for warning in session.warnings:
             bottom.append("  ⚠ ", palette["status-cancelled"])
             bottom.append(safe_line(warning), palette["status-cancelled"])

@@ -117,6 +117,11 @@ class InspectorPane(Themed, ScrollView, can_focus=True, inherit_bindings=False):
             lines.extend(("json", line) for line in _pretty(record.event))
             for ref in raw_payload_refs(record.payload):
                 lines.extend(self._payload_lines(session, ref))
+        fault = session.fault
+        if fault is not None and fault.detail and (record is None or record.seq >= session.total):
+            # TRACE_VIEWER_DEBUG=1: the traceback of our bug, for whoever fixes it.
+            lines.append(("note", ""))
+            lines.extend(("fault", line) for line in fault.detail.splitlines())
         self.lines = [(kind, visible(text, keep_newlines=False)[:MAX_ROW]) for kind, text in lines]
         self._cache.clear()
         width = min(MAX_ROW, max((len(text) for _, text in self.lines), default=0))
