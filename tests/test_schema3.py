@@ -20,6 +20,7 @@ from state_view import json_state
 from trace_viewer import cli
 from trace_viewer.bundle.shards import ShardReader
 from trace_viewer.reducer import Reducer
+from trace_viewer.reducer.errors import ReduceError
 from trace_viewer.reducer.prepared import assemble, prepared_prompt_problem
 from trace_viewer.reducer.replay import reduce_bundle
 
@@ -523,3 +524,32 @@ def test_a_killed_run_leaves_an_unfinished_frame_that_still_reduces(tmp_path: Pa
     reducer = reduced_ok(bundle, unfinished=True)
     assert json_state(reducer)["recording_status"] == "unclosed"
     assert json_state(reducer)["inference_calls"]["i1"]["response_item_ids"] == ["conversation_item:2"]
+
+
+def test_the_reference_fields_table_names_every_reference_of_every_event() -> None:
+    """``payload_refs`` reads the fields named in ``REF_FIELDS``: on every event of the samples, those
+    are exactly the typed payload's fields that hold a reference (and in field order)."""
+    from trace_viewer.model import RawPayload
+    from trace_viewer.reducer.events import REF_FIELDS, Skipped, parse_envelope, parse_payload, payload_refs
+
+    checked = 0
+    for log in sorted(SAMPLES.glob("*/trace.jsonl")):
+        schema = json.loads((log.parent / "manifest.json").read_text())["schema_version"]
+        for line in log.read_text().splitlines():
+            try:
+                envelope, raw = parse_envelope(json.loads(line))
+                payload = parse_payload(envelope, raw, schema)
+            except (ValueError, ReduceError):
+                continue  # the broken samples
+            if isinstance(payload, Skipped):
+                continue
+            holding = []
+            for name in payload.__struct_fields__:
+                value = getattr(payload, name)
+                values = value if isinstance(value, tuple) else (value,)
+                holding.extend(entry for entry in values if isinstance(entry, RawPayload))
+                if any(isinstance(entry, RawPayload) for entry in values):
+                    assert name in REF_FIELDS[envelope.type], (log.parent.name, envelope.type, name)
+            assert payload_refs(envelope.type, payload) == holding
+            checked += 1
+    assert checked > 500

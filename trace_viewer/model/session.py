@@ -74,8 +74,18 @@ class RawPayload(msgspec.Struct, frozen=True, gc=False):
     # Schema 3 prepared prompts: the model items they are made of (omitted when none).
     parts: tuple[RawPayload, ...] | Unset = UNSET
 
+    def location(self) -> dict[str, object]:
+        """Where a payload store finds it: the id and its file or shard (not the parts, which a
+        read never needs; building them for every read of a prepared prompt was measurable)."""
+        out: dict[str, object] = {"raw_payload_id": self.raw_payload_id}
+        if not isinstance(self.path, msgspec.UnsetType):
+            out["path"] = self.path
+        if not isinstance(self.shard, msgspec.UnsetType):
+            out["shard"] = self.shard
+        return out
+
     def reference(self) -> dict[str, object]:
-        """The reference as a payload store reads it (a JSON-shaped mapping)."""
+        """The whole reference as the trace writes it (a JSON-shaped mapping, parts included)."""
         out: dict[str, object] = {"raw_payload_id": self.raw_payload_id, "kind": {"type": self.kind.type}}
         if not isinstance(self.path, msgspec.UnsetType):
             out["path"] = self.path

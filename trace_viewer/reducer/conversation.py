@@ -36,7 +36,6 @@ from trace_viewer.model import (
     Producer,
     RawPayload,
     ToolProducer,
-    is_set,
 )
 from trace_viewer.reducer.core import ReducerCore
 from trace_viewer.reducer.errors import PayloadError, ReduceError
@@ -453,7 +452,7 @@ class ConversationReducer:
         if self.schema_version < 2 or normalized.responses_item_id is None:
             return True
         stored = self._items[item_id].responses_item_id
-        return not is_set(stored) or stored == normalized.responses_item_id
+        return stored is UNSET or stored == normalized.responses_item_id
 
     def ensure_call_id_consistency(self, thread_id: str, normalized: NormalizedItem) -> None:
         """A model-visible call id names one call: the same id with other content is a broken trace.
@@ -532,7 +531,7 @@ class ConversationReducer:
                 body.parts = merged
                 self._rekey(item)
                 changed = True
-        if self.schema_version >= 2 and normalized.responses_item_id is not None and not is_set(item.responses_item_id):
+        if self.schema_version >= 2 and normalized.responses_item_id is not None and item.responses_item_id is UNSET:
             self._set_responses_id(item, normalized.responses_item_id)
             changed = True
         for producer in produced_by:
@@ -606,7 +605,7 @@ class ConversationReducer:
 
     def _in_accepted_history(self, item_id: str) -> bool:
         """Whether response output belongs in the transcript yet: always in schema 1, once accepted later."""
-        return self.schema_version < 2 or is_set(self._items[item_id].accepted_seq)
+        return self.schema_version < 2 or self._items[item_id].accepted_seq is not UNSET
 
     # ----- accepted history (schema 2 on) ----------------------------------------------------------------
 

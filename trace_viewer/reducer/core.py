@@ -13,7 +13,6 @@ from typing import Protocol
 
 from trace_viewer.model import RawPayload, RolloutTrace, new_rollout
 from trace_viewer.reducer.errors import ReduceError
-from trace_viewer.reducer.events import ref_parts
 from trace_viewer.reducer.fields import JsonValue, is_int
 
 
@@ -81,10 +80,10 @@ class ReducerCore:
     # ----- payloads ------------------------------------------------------------------------------
     def read_payload(self, ref: RawPayload) -> JsonValue:
         """A payload's parsed JSON (``PayloadError`` is a fault naming it)."""
-        return self.payloads.read(ref.reference())
+        return self.payloads.read(ref.location())
 
     def read_payload_text(self, ref: RawPayload) -> str:
-        return self.payloads.read_text(ref.reference())
+        return self.payloads.read_text(ref.location())
 
     def register_payloads(self, refs: list[RawPayload]) -> None:
         """Record an event's payload references in ``raw_payloads`` (before its handler runs).
@@ -98,9 +97,21 @@ class ReducerCore:
                 raw_payloads[ref.raw_payload_id] = ref
             return
         for ref in refs:
-            for record in (*ref_parts(ref), ref):
-                existing = raw_payloads.get(record.raw_payload_id)
-                if existing is None:
-                    raw_payloads[record.raw_payload_id] = record
-                elif existing is not record and existing != record:
-                    raise ReduceError(f"conflicting references for payload {record.raw_payload_id}")
+            if isinstance(ref.parts, tuple):
+                self._register_parts(ref.parts, raw_payloads)
+            self._register_record(ref, raw_payloads)
+
+    def _register_parts(self, parts: tuple[RawPayload, ...], raw_payloads: dict[str, RawPayload]) -> None:
+        """A prepared prompt's parts, depth first (most are the very records already registered)."""
+        for part in parts:
+            self._register_record(part, raw_payloads)
+            if isinstance(part.parts, tuple):
+                self._register_parts(part.parts, raw_payloads)
+
+    @staticmethod
+    def _register_record(record: RawPayload, raw_payloads: dict[str, RawPayload]) -> None:
+        existing = raw_payloads.get(record.raw_payload_id)
+        if existing is None:
+            raw_payloads[record.raw_payload_id] = record
+        elif existing is not record and existing != record:
+            raise ReduceError(f"conflicting references for payload {record.raw_payload_id}")

@@ -592,21 +592,10 @@ def _parse_parts(
     return tuple(out)
 
 
-def ref_parts(ref: RawPayload) -> list[RawPayload]:
-    """Schema 3: the records a prepared prompt is made of, depth first (empty for other refs)."""
-    if ref.parts is UNSET:
-        return []
-    out: list[RawPayload] = []
-    for part in ref.parts:
-        out.append(part)
-        out.extend(ref_parts(part))
-    return out
-
-
-def payload_refs(payload: Payload) -> list[RawPayload]:
+def payload_refs(event_type: str, payload: Payload) -> list[RawPayload]:
     """Every payload reference of a typed event, in field order (a prepared prompt's parts not included)."""
     refs: list[RawPayload] = []
-    for name in payload.__struct_fields__:
+    for name in REF_FIELDS.get(event_type, ()):
         value = getattr(payload, name)
         if isinstance(value, RawPayload):
             refs.append(value)

@@ -66,7 +66,7 @@ ContentKey: TypeAlias = tuple[object, ...]
 class NormalizedItem:
     """One model item before identity is assigned."""
 
-    __slots__ = ("agent_message", "call_id", "channel", "key", "kind", "parts", "responses_item_id", "role")
+    __slots__ = ("_bound", "agent_message", "call_id", "channel", "key", "kind", "parts", "responses_item_id", "role")
 
     def __init__(
         self,
@@ -87,10 +87,17 @@ class NormalizedItem:
         self.call_id = call_id
         self.responses_item_id = responses_item_id
         self.key = key if key is not None else content_key(role, channel, kind, agent_message, parts, call_id)
+        self._bound: bool | None = None
 
     def points_into_payload(self) -> bool:
-        """Some part names the payload it was read from (a json or payload_ref part)."""
-        return any(isinstance(part, JsonPart | PayloadRefPart) for part in self.parts)
+        """Some part names the payload it was read from (a json or payload_ref part).
+
+        Asked of a memoised item every time it is re-sent: worked out once (parts do not change
+        after normalisation; a merge builds a new list)."""
+        bound = self._bound
+        if bound is None:
+            bound = self._bound = any(isinstance(part, JsonPart | PayloadRefPart) for part in self.parts)
+        return bound
 
     def read_from(self, raw_payload_id: str) -> NormalizedItem:
         """This item as normalising the same raw item from another payload gives it.

@@ -239,7 +239,7 @@ class Reducer:
                 # A schema newer than ours may add event types: skipped (the viewer shows them raw).
                 self.skipped_events.append((envelope.seq, envelope.type))
             else:
-                self.core.register_payloads(payload_refs(payload))
+                self.core.register_payloads(payload_refs(envelope.type, payload))
                 self._handlers[envelope.type](envelope, payload)
         except PayloadError as error:
             self.fault = Fault(

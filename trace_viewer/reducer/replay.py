@@ -244,7 +244,7 @@ class Replay:
             return
         # 0.171.0 first checks that the shards were sealed (the newest may be open if not closed).
         footer = self.bundle.payloads.footer_fault(
-            (ref.reference() for ref in raw_payloads.values()), recording_closed=self.reducer.recording_completed
+            (ref.location() for ref in raw_payloads.values()), recording_closed=self.reducer.recording_completed
         )
         if footer is not None:
             self.reducer.record_fault(Fault(footer, after_log=True))
@@ -264,10 +264,10 @@ class Replay:
         store = self.bundle.payloads
         try:
             if not is_set(ref.parts):
-                store.validate(ref.reference())
+                store.validate(ref.location())
                 return None
             # Schema 3: a reference with parts is a prepared prompt, checked as one.
-            data = store.read_bytes(ref.reference())
+            data = store.read_bytes(ref.location())
         except PayloadError as error:
             return error.reason
         try:
