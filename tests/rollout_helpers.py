@@ -9,8 +9,10 @@ Cases (each a directory with ``sessions/**/rollout-*.jsonl`` and ``requests.json
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
+import shutil
 import sys
 import tarfile
 import tempfile
@@ -40,9 +42,11 @@ def case_dirs(root: Path) -> list[Path]:
 
 @cache
 def unpacked(version: str) -> Path:
-    """The recordings of one Codex version, unpacked into a temporary directory (once per session)."""
+    """The recordings of one Codex version, unpacked into a temporary directory (once per test
+    process), removed when the process exits."""
     archive = ARCHIVES / f"{version}.tar.zst"
     target = Path(tempfile.mkdtemp(prefix=f"rollouts-{version}-"))
+    atexit.register(shutil.rmtree, target, True)
     data = zstandard.ZstdDecompressor(max_window_size=1 << 27).decompressobj().decompress(archive.read_bytes())
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         if sys.version_info >= (3, 12):
