@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -344,3 +345,22 @@ def test_rollout_package_is_reading_layer_only() -> None:
     above = [".".join(parts) for parts in ours if parts[1] in ("model", "reducer", "session", "app", "context")]
     assert above == [], above
     assert "textual" not in loaded
+
+
+@pytest.mark.parametrize("case", ["agents_full", "compaction_local_midturn", "compaction_remote_manual"])
+def test_item_keys_name_the_same_item_in_every_call(case: str) -> None:
+    """A key stands for one history item: what a later call re-sends has the key it had before."""
+    for file in rollout_files(SAMPLES / case):
+        rollout = read_rollout(file)
+        assert rollout.meta is not None
+        calls = rebuild_calls(rollout.meta, rollout.lines)
+        seen: dict[str, Any] = {}
+        for call in calls:
+            assert len(call.input_keys) == len(call.input) and len(set(call.input_keys)) == len(call.input_keys)
+            assert len(call.output_keys) == len(call.output)
+            for key, item in zip(call.input_keys + call.output_keys, call.input + call.output, strict=True):
+                assert seen.setdefault(key, item) is item, (file.name, key)
+        # Every output a later call re-sends keeps its key (unless a compaction replaced history since).
+        for earlier, later in itertools.pairwise(calls):
+            if later.kind == "turn" and earlier.kind == "turn" and earlier.status == "completed":
+                assert set(earlier.output_keys) <= set(later.input_keys), (file.name, earlier.index)

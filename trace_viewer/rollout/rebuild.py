@@ -109,18 +109,28 @@ def is_model_output(item: JsonObject) -> bool:
     return kind in MODEL_OUTPUT_TYPES
 
 
+def aborted_output(call: JsonObject) -> JsonObject:
+    """The output Codex sends for a tool call that has none in the input (its id is not recorded)."""
+    output_type = "custom_tool_call_output" if call.get("type") == "custom_tool_call" else "function_call_output"
+    return {"type": output_type, "call_id": call.get("call_id"), "output": "aborted"}
+
+
+def unanswered_calls(items: list[JsonObject]) -> list[bool]:
+    """Per item: is it a tool call with no output of its call_id in ``items``?"""
+    answered = {_call_id(item) for item in items if item.get("type") in OUTPUT_TYPES}
+    return [item.get("type") in CALL_TYPES and _call_id(item) not in answered for item in items]
+
+
 def with_aborted_outputs(items: list[JsonObject]) -> tuple[list[JsonObject], int]:
     """Insert ``{"type": …_output, "call_id": X, "output": "aborted"}`` after each unanswered call."""
-    answered = {_call_id(item) for item in items if item.get("type") in OUTPUT_TYPES}
-    unanswered = [_call_id(item) not in answered and item.get("type") in CALL_TYPES for item in items]
+    unanswered = unanswered_calls(items)
     if not any(unanswered):
         return items, 0
     filled: list[JsonObject] = []
     for item, missing in zip(items, unanswered, strict=True):
         filled.append(item)
         if missing:
-            output_type = "custom_tool_call_output" if item["type"] == "custom_tool_call" else "function_call_output"
-            filled.append({"type": output_type, "call_id": item.get("call_id"), "output": "aborted"})
+            filled.append(aborted_output(item))
     return filled, sum(unanswered)
 
 
@@ -156,12 +166,26 @@ class ModelCall:
     # The sampled_through_sequence of its output items (None in 0.164.0).
     sampled_through: int | None = None
     notes: list[str] = field(default_factory=list)
+    # A stable key per input / output item, unique within the file (see ``CallRebuilder``): the
+    # same history item has the same key in every call that saw it.
+    input_keys: list[str] = field(default_factory=list)
+    output_keys: list[str] = field(default_factory=list)
+
+
+# Keys of the items a call's input holds that are not lines of the file.
+BASE_KEY = "base"
+
+
+def aborted_key(call_key: str) -> str:
+    return f"aborted:{call_key}"
 
 
 @dataclass(slots=True)
 class _HistoryEntry:
     sequence: int | None
     item: JsonObject
+    # "<line>" for a response_item, "<line>.<index>" for an item of a compacted line's replacement.
+    key: str
 
 
 class CallRebuilder:
@@ -186,30 +210,50 @@ class CallRebuilder:
         # Input was added (a tool output, a message) since the turn's last call ended.
         self._new_input = False
         self._metas_seen = 0
+        # Synthesised outputs by key, so every call that includes one shares the same object.
+        self._synthetic: dict[str, JsonObject] = {}
 
     # ----- input building -------------------------------------------------------------------
 
-    def _input(self, upto: int | None, extra: JsonObject | None = None) -> tuple[list[JsonObject], list[str]]:
+    def _input(
+        self, upto: int | None, extra: tuple[str, JsonObject] | None = None
+    ) -> tuple[list[JsonObject], list[str], list[str]]:
+        """(items, their keys, notes) of a request that saw history up to sequence ``upto`` (None: all)."""
         notes: list[str] = []
         if upto is None:
-            items = [entry.item for entry in self.history]
+            entries = list(self.history)
         else:
-            items = [entry.item for entry in self.history if entry.sequence is None or entry.sequence <= upto]
-        items, aborted = with_aborted_outputs(items)
-        if aborted:
-            notes.append(NOTE_ABORTED)
+            entries = [entry for entry in self.history if entry.sequence is None or entry.sequence <= upto]
+        items: list[JsonObject] = []
+        keys: list[str] = []
         if self.base is not None:
-            items.insert(0, self.base)
-            notes.insert(0, NOTE_BASE_ID)
+            items.append(self.base)
+            keys.append(BASE_KEY)
+            notes.append(NOTE_BASE_ID)
         else:
-            notes.insert(0, NOTE_BASE_MISSING)
+            notes.append(NOTE_BASE_MISSING)
+        unanswered = unanswered_calls([entry.item for entry in entries])
+        for entry, missing in zip(entries, unanswered, strict=True):
+            items.append(entry.item)
+            keys.append(entry.key)
+            if missing:
+                key = aborted_key(entry.key)
+                synthetic = self._synthetic.get(key)
+                if synthetic is None:
+                    synthetic = self._synthetic[key] = aborted_output(entry.item)
+                items.append(synthetic)
+                keys.append(key)
+        if any(unanswered):
+            notes.append(NOTE_ABORTED)
         if extra is not None:
-            items.append(extra)
-        return items, notes
+            keys.append(extra[0])
+            items.append(extra[1])
+        return items, keys, notes
 
     def _new_call(
-        self, line: RolloutLine, kind: str, items: list[JsonObject], notes: list[str], **fields: Any
+        self, line: RolloutLine, kind: str, built: tuple[list[JsonObject], list[str], list[str]], **fields: Any
     ) -> ModelCall:
+        items, keys, notes = built
         call = ModelCall(
             index=len(self.calls),
             thread_id=self.thread_id,
@@ -219,6 +263,7 @@ class CallRebuilder:
             model=self.model,
             status=fields.pop("status", "open"),
             input=items,
+            input_keys=keys,
             line=line.line,
             timestamp=line.timestamp,
             notes=notes,
@@ -250,6 +295,7 @@ class CallRebuilder:
         call.compaction = None
         if call.input and call.input[-1] is COMPACTION_TRIGGER:
             call.input = call.input[:-1]
+            call.input_keys = call.input_keys[:-1]
         return call
 
     def apply(self, line: RolloutLine) -> list[ModelCall]:
@@ -294,16 +340,17 @@ class CallRebuilder:
         sampled = metadata.sampled_through_sequence if metadata else None
         changed: list[ModelCall] = []
         if self._inherited(line):
-            self.history.append(_HistoryEntry(sequence, item))
+            self.history.append(_HistoryEntry(sequence, item, str(line.line)))
             return changed
         if metadata is not None and metadata.compaction_output:
             ended = self._end_open("incomplete", line)
             if ended is not None:
                 changed.append(ended)
-            items, notes = self._input(None, compaction_prompt_message())
-            notes.append(NOTE_COMPACTION_PROMPT)
-            call = self._new_call(line, "compaction", items, notes, compaction="local", sampled_through=sampled)
+            built = self._input(None, (f"prompt:{line.line}", compaction_prompt_message()))
+            built[2].append(NOTE_COMPACTION_PROMPT)
+            call = self._new_call(line, "compaction", built, compaction="local", sampled_through=sampled)
             call.output.append(item)
+            call.output_keys.append(str(line.line))
             self._open = call
             changed.append(call)
         elif is_model_output(item):
@@ -312,16 +359,17 @@ class CallRebuilder:
                 ended = self._end_open("incomplete", line)
                 if ended is not None:
                     changed.append(ended)
-                items, notes = self._input(sampled)
+                built = self._input(sampled)
                 if sampled is None:
-                    notes.append(NOTE_NO_SEQUENCE)
-                current = self._new_call(line, "turn", items, notes, sampled_through=sampled)
+                    built[2].append(NOTE_NO_SEQUENCE)
+                current = self._new_call(line, "turn", built, sampled_through=sampled)
                 self._open = current
             current.output.append(item)
+            current.output_keys.append(str(line.line))
             changed.append(current)
         elif self._open is None:
             self._new_input = True
-        self.history.append(_HistoryEntry(sequence, item))
+        self.history.append(_HistoryEntry(sequence, item, str(line.line)))
         return changed
 
     def _usage(self, line: RolloutLine) -> list[ModelCall]:
@@ -330,8 +378,8 @@ class CallRebuilder:
         call = self._open
         if call is None:
             # No output items: a remote compaction's response (confirmed by the next `compacted`).
-            items, notes = self._input(None, COMPACTION_TRIGGER)
-            call = self._new_call(line, "compaction", items, notes, compaction="remote", status="completed")
+            built = self._input(None, (f"trigger:{line.line}", COMPACTION_TRIGGER))
+            call = self._new_call(line, "compaction", built, compaction="remote", status="completed")
             call.end_line = line.line
             self._unconfirmed = call
         else:
@@ -364,7 +412,7 @@ class CallRebuilder:
             for index, item in enumerate(replacement):
                 entry = metadata[index] if index < len(metadata) else None
                 sequence = entry.get("history_sequence") if isinstance(entry, dict) else None
-                history.append(_HistoryEntry(sequence, without_passthrough(item)))
+                history.append(_HistoryEntry(sequence, without_passthrough(item), f"{line.line}.{index}"))
             self.history = history
         return changed
 
@@ -395,9 +443,9 @@ class CallRebuilder:
             if ended is not None:
                 changed.append(ended)
             elif error and (self._turn_calls == 0 or self._new_input):
-                items, notes = self._input(None)
-                notes.append(NOTE_FAILED)
-                call = self._new_call(line, "turn", items, notes, status="failed")
+                built = self._input(None)
+                built[2].append(NOTE_FAILED)
+                call = self._new_call(line, "turn", built, status="failed")
                 call.end_line = line.line
                 changed.append(call)
             self._new_input = False
