@@ -104,14 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     t0 = args.t0 if args.t0 is not None else T_IMPORT
     out: dict[str, object] = {}
     try:
-        from trace_viewer.session import ReplaySession
+        from trace_viewer.rollout_session import open_session
     except ImportError as error:
         print(json.dumps({"error": f"n/a (session not ready: {error})"}))
         return 0
     rng = random.Random(7)
 
     start = time.monotonic()
-    session = ReplaySession(args.bundle)
+    session = open_session(args.bundle)  # a bundle, or a session rollout file
     session.load(budget_s=args.first_budget)
     out["first_slice_s"] = time.monotonic() - t0
     out["first_slice_events"] = session.total

@@ -26,6 +26,7 @@ from trace_viewer import calls as calls_module
 from trace_viewer.rollout import Rollout, read_rollout, rebuild_calls
 from trace_viewer.rollout import log as log_module
 from trace_viewer.rollout.sessions import session_info
+from trace_viewer.rollout_session import RolloutSession
 from trace_viewer.text import one_line
 
 # The suite-wide Hypothesis profile (tests/conftest.py), 100 examples a test (more when exploring).
@@ -73,6 +74,13 @@ def check_rollout(path: Path, label: str) -> Rollout:
                 calls_module.to_json(calls_module.rollout_calls(path).calls)
                 assert len(rebuilt) == len(calls_module.rollout_calls(path).calls)
             info = session_info(path)
+            session = RolloutSession(path)
+            session.load_all()
+            if session.replay.internal_error is not None:
+                raise session.replay.internal_error
+            session.reducer.state_json()
+            for thread_id in session.rollout.threads:
+                session.context_at(thread_id, session.total)
     except Hang:
         STATS["hangs"] += 1
         raise AssertionError(f"{label}: did not finish within {SECONDS}s") from None

@@ -326,7 +326,7 @@ class CallRebuilder:
             self.apply(line)
         return self.calls
 
-    def _inherited(self, line: RolloutLine) -> bool:
+    def is_inherited(self, line: RolloutLine) -> bool:
         """A line a forked child copied from its parent: history only, not calls of this thread."""
         start = self.meta.history_start_ordinal
         if start is not None and line.ordinal is not None:
@@ -339,7 +339,7 @@ class CallRebuilder:
         sequence = metadata.history_sequence if metadata else None
         sampled = metadata.sampled_through_sequence if metadata else None
         changed: list[ModelCall] = []
-        if self._inherited(line):
+        if self.is_inherited(line):
             self.history.append(_HistoryEntry(sequence, item, str(line.line)))
             return changed
         if metadata is not None and metadata.compaction_output:
@@ -433,7 +433,7 @@ class CallRebuilder:
                 ended = self._end_open("incomplete", line)
                 if ended is not None:
                     changed.append(ended)
-        elif subtype == "turn_aborted" and not self._inherited(line):
+        elif subtype == "turn_aborted" and not self.is_inherited(line):
             ended = self._end_open("interrupted", line)
             if ended is not None:
                 changed.append(ended)

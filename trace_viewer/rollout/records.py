@@ -181,6 +181,8 @@ class RolloutLine:
     unknown_keys: tuple[str, ...] = ()
     # The payload of an unknown line type when it is not an object (``payload`` is then empty).
     other_payload: Any = None
+    # The whole line as parsed (shared with ``payload``): what the inspector shows.
+    raw: JsonObject | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,5 +368,5 @@ def parse_record(obj: Any, line: int, offset: int) -> RolloutLine:
         unknown += [f"metadata.{key}" for key in raw_metadata if key not in METADATA_KEYS]
     unknown.sort()
     return RolloutLine(
-        line, offset, kind, subtype, payload, ordinal, timestamp, metadata, known, tuple(unknown), odd_payload
+        line, offset, kind, subtype, payload, ordinal, timestamp, metadata, known, tuple(unknown), odd_payload, obj
     )
