@@ -51,6 +51,8 @@ def _say(message: str) -> None:
 
 def fault_line(bundle: Path, fault: Fault) -> str:
     """The fault as one line naming the file (with its bundle path), line/seq and payload."""
+    if bundle.is_file():  # a session rollout: the fault names its own file (maybe a sub-agent's)
+        return str(fault)
     file = fault.file if fault.file == str(bundle) else str(bundle / fault.file)
     location = fault.location()
     rest = location[len(fault.file) :]
@@ -69,7 +71,29 @@ def _bundle_dir(value: str) -> Path:
     return path
 
 
+def _source(value: str) -> Path:
+    """A bundle directory or a session rollout file (``rollout-*.jsonl``)."""
+    path = Path(value)
+    if not path.exists():
+        raise CliError(f"no such bundle or rollout file: {value}")
+    if path.is_file() and path.name in ("manifest.json", "trace.jsonl"):
+        raise CliError(f"{value}: a trace bundle's file, not a session rollout (give the bundle directory)")
+    return path
+
+
 def _replay(path: Path, max_events: int | None = None) -> Replay:
+    """The bundle replayed, or for a rollout file the replay of its session (the same surface)."""
+    if path.is_file():
+        from trace_viewer.rollout_session import RolloutSession
+
+        session = RolloutSession(path)
+        if max_events is None:
+            session.load_all()
+        else:
+            session.load(max_events=max_events)
+        rollout_replay: Any = session.replay
+        _raise_internal_error(rollout_replay)
+        return rollout_replay  # type: ignore[no-any-return]
     from trace_viewer.reducer.replay import replay_bundle
 
     replay = replay_bundle(path, max_events)
@@ -148,8 +172,12 @@ def cmd_reduce(args: argparse.Namespace) -> int:
 
 def _warn(replay: Replay) -> None:
     """Bundle warnings (a newer schema, skipped events) on stderr: the output is still usable."""
-    for warning in replay.bundle.warnings if replay.bundle is not None else []:
+    warnings = replay.bundle.warnings if replay.bundle is not None else getattr(replay, "warnings", [])
+    for warning in warnings:
         _say(f"warning: {warning}")
+    limits = getattr(getattr(replay, "_session", None), "limits", None)
+    if limits:
+        _say(f"note: {limits}")
     skipped = replay.reducer.skipped_events
     if skipped:
         kinds = ", ".join(sorted({kind for _, kind in skipped}))
@@ -195,7 +223,7 @@ def _thread_arg(rollout: RolloutTrace, value: str | None) -> str | None:
 def cmd_context(args: argparse.Namespace) -> int:
     from trace_viewer import context
 
-    bundle = _bundle_dir(args.bundle)
+    bundle = _source(args.bundle)
     if args.seq is not None and args.seq < 0:
         raise CliError("--seq must be 0 or more", EXIT_USAGE)
     replay = _replay(bundle, args.seq)
@@ -235,10 +263,10 @@ def cmd_context(args: argparse.Namespace) -> int:
 
 def _turn_context(bundle: Path, rollout: RolloutTrace, turn_id: str) -> tuple[str, list[str]]:
     """The turn's thread and its live history when the turn ended (now, if it has not)."""
-    from trace_viewer.session import ReplaySession
+    from trace_viewer.rollout_session import open_session
 
     turn = rollout.codex_turns[turn_id]
-    session = ReplaySession(bundle)
+    session = open_session(bundle)
     session.load_all()
     end = turn.execution.ended_seq or session.total
     return turn.thread_id, list(session.context_at(turn.thread_id, end))
@@ -250,8 +278,8 @@ def _turn_context(bundle: Path, rollout: RolloutTrace, turn_id: str) -> tuple[st
 def cmd_summary(args: argparse.Namespace) -> int:
     from trace_viewer.bundle.discovery import find_bundle_dirs, is_bundle
 
-    bundle = _bundle_dir(args.bundle)
-    if not is_bundle(bundle) and not (bundle / "trace.jsonl").exists():
+    bundle = _source(args.bundle)
+    if bundle.is_dir() and not is_bundle(bundle) and not (bundle / "trace.jsonl").exists():
         bundles = find_bundle_dirs(bundle)
         if not bundles:
             raise CliError(f"no trace bundle in {args.bundle} (no manifest.json, no bundles below)")
@@ -261,6 +289,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         sys.stdout.write(_summary_json(bundle, replay) + "\n")
     else:
         print_summary(bundle, replay)
+    _warn(replay)
     return 0
 
 
@@ -275,12 +304,25 @@ def _bundle_status(replay: Replay) -> tuple[str, str | None]:
     return "unfinished", None
 
 
-def _summary_json(bundle: Path, replay: Replay) -> str:
-    import orjson
-
+def _summary_rows(source: Path, replay: Replay) -> Any:
+    """``summarize`` of a bundle, or of a rollout session (its source named instead of a schema)."""
     from trace_viewer.summary import summarize
 
     info = summarize(replay)
+    if source.is_file():
+        meta = next(iter(getattr(replay, "reducer").threads.values()), None)
+        version = meta.meta.cli_version if meta is not None else None
+        files = len(getattr(replay, "files", []))
+        source_row = ("source", f"session rollout, Codex {version or '?'}, {files} thread file(s)")
+        info.rows = [source_row if label == "schema" else (label, value) for label, value in info.rows]
+        info.rows = [row for row in info.rows if row[0] != "trace id"]
+    return info
+
+
+def _summary_json(bundle: Path, replay: Replay) -> str:
+    import orjson
+
+    info = _summary_rows(bundle, replay)
     status, fault = _bundle_status(replay)
     columns = ("agent_path", "nickname", "status", "model", "turns", "inference_calls", "conversation_items")
     document = {
@@ -343,9 +385,7 @@ def print_summary(bundle: Path, replay: Replay, file: Any = None) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from trace_viewer.summary import summarize
-
-    info = summarize(replay)
+    info = _summary_rows(bundle, replay)
     stream = file or sys.stdout
     # Piped output has no terminal width; give tables room instead of Rich's 80-column default.
     width = None if stream.isatty() else 160
@@ -395,14 +435,14 @@ def cmd_calls(args: argparse.Namespace) -> int:
 def cmd_tokens(args: argparse.Namespace) -> int:
     """What fills one call's context (or a live context), in o200k tokens, against the window."""
     from trace_viewer.context import ContextError
-    from trace_viewer.session import ReplaySession
+    from trace_viewer.rollout_session import open_session
     from trace_viewer.tokens import TokenizerUnavailable
     from trace_viewer.tokens.report import composition_for, session_counter, to_json, to_text
 
-    bundle = _bundle_dir(args.bundle)
+    bundle = _source(args.bundle)
     if args.seq is not None and args.seq < 0:
         raise CliError("--seq must be 0 or more", EXIT_USAGE)
-    session = ReplaySession(bundle)
+    session = open_session(bundle)
     session.load_all()
     _raise_internal_error(session.replay)
     fault = session.fault
@@ -441,7 +481,7 @@ def cmd_open(args: argparse.Namespace) -> int:
         if path is None:
             raise CliError("--follow needs a bundle or trace root (or CODEX_ROLLOUT_TRACE_ROOT set)", EXIT_USAGE)
     if path is not None and not Path(path).exists():
-        raise CliError(f"no such bundle or trace root: {path}")
+        raise CliError(f"no such bundle, rollout file or folder: {path}")
     if not (sys.stdin.isatty() and sys.stdout.isatty()) and not os.environ.get("TEXTUAL_DRIVER"):
         # A full-screen app needs a terminal; in a pipe or a script, answer with the summary instead of hanging.
         return _open_without_app(path, "not a terminal")
@@ -456,24 +496,52 @@ def cmd_open(args: argparse.Namespace) -> int:
 
 
 def _open_without_app(path: str | None, reason: str) -> int:
-    """Without the UI (no terminal, or no Textual): print the summary of the bundle or the bundled sample."""
-    from trace_viewer.samples import sample_path
+    """Without the UI (no terminal, or no Textual): print the summary of what the viewer would open
+    (a bundle, a session rollout, the newest bundle of a folder), or the list of a sessions tree."""
+    from trace_viewer.bundle.discovery import newest_bundle
+    from trace_viewer.sources import SourceError, resolve_source
 
-    if path is None:
-        sample = sample_path()
-        if sample is None:
-            raise CliError("no bundle given and no sample bundle installed")
-        bundle = sample
-    else:
-        from trace_viewer.bundle.discovery import newest_bundle
-
-        newest = newest_bundle(path)
+    try:
+        source = resolve_source(path)
+    except SourceError as error:
+        raise CliError(str(error)) from None
+    target = source.path
+    if source.kind == "bundles":
+        newest = newest_bundle(target)
         if newest is None:
             raise CliError(f"no trace bundle in {path}")
-        bundle = newest
-    _say(f"{reason}; summary of {bundle}")
-    print_summary(bundle, _replay(bundle))
+        target = newest
+    elif source.kind == "sessions":
+        _say(f"{reason}; sessions under {target}")
+        _print_sessions(target)
+        return 0
+    _say(f"{reason}; summary of {target}" + (f" ({source.note})" if source.note else ""))
+    replay = _replay(target)
+    print_summary(target, replay)
+    _warn(replay)
     return 0
+
+
+def _print_sessions(root: Path) -> None:
+    """The sessions picker's listing as a table: newest first, sub-agent threads under their parent."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from trace_viewer.rollout.sessions import list_sessions, walk_sessions
+
+    table = Table(title=Text(f"sessions under {one_line(str(root))}"))
+    for column in ("started", "status", "turns", "model", "first prompt", "cwd", "bundle", "file"):
+        table.add_column(column, justify="right" if column == "turns" else "left")
+    for depth, info in walk_sessions(list_sessions(root)):
+        prompt = info.first_prompt or f"({info.error or 'no prompt'})"
+        if depth:
+            prompt = "  " * depth + f"└ {info.label}: {prompt}"
+        cells = (info.started or "?", info.status, str(info.turns), info.model or "-", prompt, info.cwd or "-",
+                 "yes" if info.bundles else "", info.path.name)  # fmt: skip
+        table.add_row(*(Text(one_line(cell)) for cell in cells))
+    width = None if sys.stdout.isatty() else 200
+    Console(highlight=False, emoji=False, width=width).print(table)
 
 
 # ----- serve (the app in a browser) --------------------------------------------------------------
