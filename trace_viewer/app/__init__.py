@@ -12,14 +12,14 @@ from trace_viewer.app.locate import resolve_target
 
 
 def run(path: str | None, follow: bool = False) -> int:
-    """Open the viewer on PATH (a bundle or a folder of bundles); no PATH: newest under the trace root or a sample."""
+    """Open the viewer on PATH (a bundle, a rollout, a folder of either); no PATH: the newest trace or session, or a sample."""
     target = resolve_target(path, follow=follow)
     if target.error is not None:
         print(f"trace-viewer: {target.error}", file=sys.stderr)
         return 2
     from trace_viewer.app.main import TraceViewerApp
 
-    app = TraceViewerApp(target.path, follow=follow, picker=target.picker)
+    app = TraceViewerApp(target.path, follow=follow, picker=target.picker, sessions=target.sessions, note=target.note)
     result = app.run()
     return int(result or app.return_code or 0)
 

@@ -85,6 +85,13 @@ COMMANDS: tuple[Command, ...] = (
         "Reopen the bundle from the start (after its log was truncated or replaced)",
     ),
     Command("open_offered", "o", "o", "Open new bundle", "Open the new bundle that appeared under the followed root"),
+    Command(
+        "open_run_bundle",
+        "B",
+        "B",
+        "Open run's bundle",
+        "Session rollout: open the trace bundle of the same run (tool schemas, retries, request bodies)",
+    ),
     Command("to_list", "escape", "Esc", "Bundle list", "Back to the list of bundles (when opened from one)"),
 )
 

@@ -21,31 +21,47 @@ from trace_viewer.app.follow import watch_root_worker
 from trace_viewer.app.messages import OpenBundle, RootChanged
 from trace_viewer.app.render import safe_line
 from trace_viewer.app.screens.picker import PickerScreen
+from trace_viewer.app.screens.sessions import SessionsPickerScreen
 from trace_viewer.app.screens.viewer import ViewerScreen
 from trace_viewer.bundle.watcher import BundleArrivals
-from trace_viewer.session import ReplaySession
+from trace_viewer.rollout_session import open_session
 
 # Where the palette's Screenshot command writes (default: the current directory).
 SCREENSHOT_DIR_ENV = "TRACE_VIEWER_SCREENSHOTS"
 
 
 class TraceViewerApp(App[int]):
-    """``target`` is a bundle directory, or a folder holding bundles (then a picker opens first)."""
+    """``target`` is a bundle directory or a session rollout file, or a folder holding bundles
+    (``picker``) or a sessions tree (``sessions``): then a picker opens first."""
 
     CSS_PATH = "viewer.tcss"
     TITLE = "trace-viewer"
 
-    def __init__(self, target: Path, *, follow: bool = False, picker: bool = False) -> None:
+    def __init__(
+        self,
+        target: Path,
+        *,
+        follow: bool = False,
+        picker: bool = False,
+        sessions: bool = False,
+        note: str | None = None,
+    ) -> None:
         super().__init__()
         self.target = target
         self.follow = follow
         self.picker = picker
+        self.sessions = sessions
+        self.note = note  # how a default target was chosen
         self.arrivals: BundleArrivals | None = None  # --follow ROOT: new bundles under the root
 
     def on_mount(self) -> None:
         # Big traces make full GCs stall frames; see gc_policy for the why and the measurements.
         gc_policy.install()
-        if self.picker:
+        if self.note:
+            self.notify(safe_line(f"Opened the {self.note}."), markup=False)
+        if self.sessions:
+            self.push_screen(SessionsPickerScreen(self.target))
+        elif self.picker:
             self.push_screen(PickerScreen(self.target, live=self.follow))
             if self.follow:
                 self.arrivals = BundleArrivals(self.target)
@@ -58,7 +74,7 @@ class TraceViewerApp(App[int]):
 
     def _viewer(self, path: Path, *, follow: bool, observed: bool = False) -> ViewerScreen:
         self.sub_title = path.name
-        return ViewerScreen(ReplaySession(path, follow=follow), follow=follow, observed=observed)
+        return ViewerScreen(open_session(path, follow=follow), follow=follow, observed=observed)
 
     # ----- opening --------------------------------------------------------------------
     def on_open_bundle(self, message: OpenBundle) -> None:

@@ -369,10 +369,18 @@ def list_sessions(
     """Every session under ``root``, newest start first, with sub-agent threads under their parent.
 
     A child whose parent is not in the tree stays at the top level. ``bundle_roots`` (default:
-    ``$CODEX_ROLLOUT_TRACE_ROOT``) are searched for trace bundles of the same runs.
+    ``$CODEX_ROLLOUT_TRACE_ROOT`` and the folder holding ``sessions/``) are searched for trace
+    bundles of the same runs.
     """
     infos = [session_info(path, now=now) for path in find_rollout_files(root)]
-    bundles = bundles_by_rollout(trace_roots() if bundle_roots is None else bundle_roots)
+    if bundle_roots is None:
+        # The trace root, and the folder holding sessions/ (a copied run keeps its bundles there).
+        bundle_roots = trace_roots()
+        here = Path(root)
+        holder = here.parent if here.name == "sessions" else here if (here / "sessions").is_dir() else None
+        if holder is not None:
+            bundle_roots.append(holder)
+    bundles = bundles_by_rollout(bundle_roots)
     by_id = {info.thread_id: info for info in infos if info.thread_id is not None}
     children: dict[str, list[SessionInfo]] = {}
     top: list[SessionInfo] = []

@@ -35,6 +35,7 @@ from trace_viewer.app.render import safe_line
 from trace_viewer.app.screens.help import HelpScreen
 from trace_viewer.app.screens.picker import PickerScreen
 from trace_viewer.app.screens.prompt import PromptScreen
+from trace_viewer.app.screens.sessions import SessionsPickerScreen
 from trace_viewer.app.screens.tool_detail import ToolDetailScreen
 from trace_viewer.app.state import Live, Search, ViewState, next_width
 from trace_viewer.app.widgets.context import ContextPane
@@ -45,6 +46,7 @@ from trace_viewer.app.widgets.lines import COMPONENT_CLASSES
 from trace_viewer.app.widgets.timeline import TimelinePane
 from trace_viewer.app.widgets.usage import UsagePane
 from trace_viewer.bundle.event_log import EVENT_LOG_FILE
+from trace_viewer.rollout_session import is_rollout_session
 from trace_viewer.session import ReplaySession
 from trace_viewer.tokens.view import SessionTokens
 
@@ -166,6 +168,8 @@ class ViewerScreen(Screen[None]):
         self.watch(self.app, "theme", self._theme_changed, init=False)
         for warning in session.warnings:
             self.notify(safe_line(warning), severity="warning", timeout=10, markup=False)
+        if is_rollout_session(session):
+            self._rollout_notes(session)
         self.context.focus()
 
     def watch_view(self, old: ViewState, view: ViewState) -> None:
@@ -241,16 +245,17 @@ class ViewerScreen(Screen[None]):
         session = self.session
         if self.following:
             self._start_watching()
-        elif not session.closed and session.replay.bundle is not None:
-            # Unfinished (no recording_completed / rollout_ended): if writes arrive, follow them.
+        elif not session.closed and (session.replay.bundle is not None or is_rollout_session(session)):
+            # Unfinished (no recording_completed / rollout_ended; a rollout can always be resumed):
+            # if writes arrive, follow them.
             self._start_watching()
 
     # ----- following ------------------------------------------------------------------
     def _start_watching(self) -> None:
         if self._watch_worker is None or self._watch_worker.is_finished:
-            self._watch_worker = self.run_worker(
-                watch_bundle_worker(self.session.path, self), group="watch", exclusive=True
-            )
+            # A rollout is a file: watch its folder (where sub-agents' files appear too).
+            watched = self.session.path.parent if is_rollout_session(self.session) else self.session.path
+            self._watch_worker = self.run_worker(watch_bundle_worker(watched, self), group="watch", exclusive=True)
 
     def _stop_watching(self) -> None:
         if self._watch_worker is not None:
@@ -555,11 +560,29 @@ class ViewerScreen(Screen[None]):
         self.post_message(OpenBundle(self.session.path, follow=follow, replace=True))
 
     def action_to_list(self) -> None:
-        if not any(isinstance(screen, PickerScreen) for screen in self.app.screen_stack[:-1]):
+        if not any(isinstance(screen, PickerScreen | SessionsPickerScreen) for screen in self.app.screen_stack[:-1]):
             self.say("Not opened from a bundle list.")
             return
         self._stop_watching()
         self.app.pop_screen()
+
+    def _rollout_notes(self, session: ReplaySession) -> None:
+        """Say plainly what a rollout does not record, and offer the bundle of the same run when there is one."""
+        limits = getattr(session, "limits", None)
+        if limits:
+            self.notify(safe_line(limits[0].upper() + limits[1:] + "."), title="Session rollout", timeout=12,
+                        markup=False)  # fmt: skip
+        bundles = getattr(session, "bundles", ())
+        if bundles:
+            note = f"A trace bundle of this run exists ({bundles[0].name}): press B to open it for the richer view."
+            self.notify(safe_line(note), title="Richer view available", timeout=20, markup=False)
+
+    def action_open_run_bundle(self) -> None:
+        bundles = getattr(self.session, "bundles", ())
+        if not bundles:
+            self.say("No trace bundle of this run was found (set CODEX_ROLLOUT_TRACE_ROOT when running Codex).")
+            return
+        self.post_message(OpenBundle(bundles[0]))
 
     def action_open_offered(self) -> None:
         offered = self.view.live.offered

@@ -98,7 +98,8 @@ class InspectorPane(Themed, ScrollView, can_focus=True, inherit_bindings=False):
                 lines.append(("title", f"fault: {fault}"))
         else:
             change = record.change
-            lines.append(("title", f"event seq {record.seq} · trace.jsonl line {record.line} · {record.type}"))
+            log_file = record.event.get("rollout_file", "trace.jsonl")  # a session rollout names its file
+            lines.append(("title", f"event seq {record.seq} · {log_file} line {record.line} · {record.type}"))
             if record.thread_id:
                 thread = session.rollout.threads.get(record.thread_id)
                 lines.append(("note", f"thread {thread.agent_path if thread else '?'} · id {record.thread_id}"))
