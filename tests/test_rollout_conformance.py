@@ -74,7 +74,7 @@ def _old_cases() -> list[tuple[str, str]]:
         "0.171.0": ["agents_v1"],
     }
     common = ["tools_fail_http500", "tools_fail_http500_retry", "tools_fail_stream"]
-    extra = ["tools_multiturn_interrupt", "tools_multiturn_resume"]
+    extra = ["tools_interrupt_INT", "tools_multiturn_resume"]
     cases = []
     for version in OLD_VERSIONS:
         for name in names[version] + common + (extra if version != "0.171.0" else []):
