@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import app_bench, follow_bench, pty_bench, shards_probe, tokens_bench
+from benchmarks import app_bench, follow_bench, pty_bench, rollout_bench, shards_probe, tokens_bench
 from benchmarks.data import (
     LARGE3_ARCHIVE,
     LARGE3_ENV,
@@ -37,7 +37,7 @@ from benchmarks.procs import REPO_ROOT, use_bytecode_cache
 from benchmarks.reduce_bench import Official, ReduceRow, ReduceRunner, ours_ready, resolve_codex
 from benchmarks.table import Row, fmt_mb, fmt_s, git_revision, machine, render, verdict
 
-SECTIONS = ("reduce", "reduce3", "growth", "app", "follow", "tokens", "pty")
+SECTIONS = ("reduce", "reduce3", "growth", "app", "follow", "tokens", "pty", "rollouts")
 # Targets from the performance issues: ours/official time and memory ratios.
 TIME_TARGET = {"long_session": 2.0, "large": 1.0, "large3": 0.6}
 CODEX3_ENV = "CODEX3_BIN"
@@ -345,6 +345,14 @@ def section_app(suite: Suite) -> None:
     suite.raw["app"] = raw
 
 
+def section_rollouts(suite: Suite) -> None:
+    print("[bench] session rollouts", file=sys.stderr)
+    rows, raw, notes = rollout_bench.run(suite.workdir, runs=1 if suite.args.quick else 3, baseline=suite.large)
+    suite.rows.extend(rows)
+    suite.notes.extend(notes)
+    suite.raw["rollouts"] = raw
+
+
 def section_follow(suite: Suite) -> None:
     print("[bench] follow latency", file=sys.stderr)
     source = suite.long_session if (suite.long_session / "manifest.json").is_file() else largest_sample()
@@ -383,6 +391,7 @@ SECTION_RUNNERS = {
     "follow": section_follow,
     "tokens": section_tokens,
     "pty": section_pty,
+    "rollouts": section_rollouts,
 }
 
 
