@@ -37,6 +37,8 @@ go agents_v1                 python3 tools_run.py scenarios/agents_v1.py OUT --s
 go tools_multiturn_resume    python3 tools_run.py scenarios/tools_multiturn.py OUT --save-home --timeout 60 --prompt 'Turn one.' --resume 'Turn two.' --resume 'Turn three.'
 go tools_multiturn_interrupt python3 tools_appserver.py scenarios/tools_multiturn.py OUT --save-home --turn 'Turn one.' --turn 'Turn two.' --turn 'Turn three.' --interrupt-turn 2
 go tools_interrupt_INT       python3 tools_run.py scenarios/tools_interrupt.py OUT --save-home --kill-after 4 --kill-signal INT --prompt "$P"
+go tools_interrupt_KILL      python3 tools_run.py scenarios/tools_interrupt.py OUT --save-home --kill-after 4 --kill-signal KILL --prompt "$P"
+go tools_tool_errors         python3 tools_run.py scenarios/tools_tool_errors.py OUT --save-home --timeout 60 --prompt "$P"
 go tools_fail_http500        python3 tools_run.py scenarios/tools_fail_http500.py OUT --save-home --timeout 60 --prompt "$P"
 go tools_fail_stream         python3 tools_run.py scenarios/tools_fail_stream.py OUT --save-home --timeout 60 --retries 2 --prompt "$P"
 go tools_fail_http500_retry  python3 tools_run.py scenarios/tools_fail_http500.py OUT --save-home --timeout 60 --retries 1 --prompt "$P"

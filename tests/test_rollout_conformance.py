@@ -71,7 +71,7 @@ def _old_cases() -> list[tuple[str, str]]:
     names = {
         "0.164.0": ["agents_full", "compaction_local_midturn", "compaction_remote_manual", "exec_basic"],
         "0.169.0": ["agents_full", "compaction_local_midturn", "compaction_remote_manual", "exec_basic"],
-        "0.171.0": ["agents_v1"],
+        "0.171.0": ["agents_v1", "tools_interrupt_KILL", "tools_tool_errors"],
     }
     common = ["tools_fail_http500", "tools_fail_http500_retry", "tools_fail_stream"]
     extra = ["tools_interrupt_INT", "tools_multiturn_resume"]
