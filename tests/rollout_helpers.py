@@ -76,6 +76,17 @@ def requests_by_thread(case: Path) -> dict[str | None, list[dict[str, Any]]]:
     return threads
 
 
+def is_compaction_request(request: dict[str, Any]) -> bool:
+    """A compaction request, by its input (every version): the remote trigger or the local prompt last."""
+    items = request["body"]["input"]
+    last = items[-1] if items else {}
+    if last.get("type") == "compaction_trigger":
+        return True
+    content = last.get("content") if last.get("type") == "message" and "id" not in last else None
+    text = content[0].get("text", "") if isinstance(content, list) and content else ""
+    return isinstance(text, str) and text.startswith("You are performing a CONTEXT CHECKPOINT COMPACTION")
+
+
 def comparable(items: list[Any], *, drop_first_id: bool) -> list[Any]:
     """The input with the two ids a rollout cannot hold removed: the base message's and synthesised outputs'."""
     out = []

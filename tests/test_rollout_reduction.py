@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 from corpora import cases_or_skip
-from rollout_helpers import SAMPLES, SHARED_CORPUS, case_dirs, requests_by_thread, rollout_files, unpacked
+from rollout_helpers import (
+    SAMPLES,
+    SHARED_CORPUS,
+    case_dirs,
+    is_compaction_request,
+    requests_by_thread,
+    rollout_files,
+    unpacked,
+)
 
 from trace_viewer.model import UNSET, CompactionProducer, InferenceProducer, SpawnedOrigin, ToolProducer
 from trace_viewer.rollout_session import RolloutSession, open_session
@@ -40,7 +48,10 @@ def _responses_ids(session: RolloutSession, item_ids: list[str]) -> list[object]
 
 
 def check_requests(case: Path) -> int:
-    """Each thread's calls, in order, saw the requests' items (by Responses id; ids a rollout lacks are unset)."""
+    """Each thread's calls, in order, saw the requests' items (by Responses id; ids a rollout lacks are unset).
+
+    As in a bundle, a compaction request is a compaction request of the graph, not an inference
+    call: the thread has one per compaction request received (``calls`` lists their inputs)."""
     session = loaded(root_file(case))
     by_thread = requests_by_thread(case)
     checked = 0
@@ -52,6 +63,10 @@ def check_requests(case: Path) -> int:
         failed = [r for r in requests if (r.get("mock_plan") or {}).get("fail")]
         retried = [r for r in failed if any(o["body"]["input"] == r["body"]["input"] for o in requests if o is not r)]
         requests = [r for r in requests if r not in retried]
+        compactions = [r for r in requests if is_compaction_request(r)]
+        requests = [r for r in requests if r not in compactions]
+        asked = [r for r in session.rollout.compaction_requests.values() if r.thread_id == thread_id]
+        assert len(asked) == len(compactions), (case.name, thread_id, len(asked), len(compactions))
         assert len(calls) == len(requests), (case.name, thread_id, len(calls), len(requests))
         for call, request in zip(calls, requests, strict=True):
             wanted: list[object] = [item.get("id", UNSET) for item in request["body"]["input"]]
@@ -101,8 +116,11 @@ def test_turns_calls_tools_and_their_outputs() -> None:
     session = loaded(root_file(SAMPLES / "exec_basic"))
     rollout = session.rollout
     (turn,) = rollout.codex_turns.values()
-    assert turn.execution.status == "completed" and len(turn.input_item_ids) == 1
+    assert turn.execution.status == "completed"
     calls = sorted(rollout.inference_calls.values(), key=lambda c: c.execution.started_seq)
+    # The user's prompt is request input, with no producer (as in a bundle); accepted on its line.
+    prompt = rollout.conversation_items[calls[0].request_item_ids[-1]]
+    assert prompt.role == "user" and prompt.produced_by == [] and prompt.accepted_seq == 8  # line 8
     assert [c.response_id for c in calls] == ["resp_1", "resp_2", "resp_3"]
     assert all(c.usage is not None and c.usage.input_tokens == 100 for c in calls)
     assert [c.tool_call_ids_started_by_response for c in calls] == [["call_ls"], ["call_py"], []]
@@ -122,7 +140,8 @@ def test_interrupts_and_errors() -> None:
     assert "cancelled" in {c.execution.status for c in interrupted.rollout.inference_calls.values()}
     failed = loaded(root_file(unpacked("0.169.0") / "tools_fail_http500"))
     (turn,) = failed.rollout.codex_turns.values()
-    assert turn.execution.status == "failed" and failed.rollout.status == "failed"
+    # The turn failed; the session, as a bundle's, is the recording's: it ended normally.
+    assert turn.execution.status == "failed" and failed.rollout.status == "completed"
     last = max(failed.rollout.inference_calls.values(), key=lambda c: c.execution.started_seq)
     assert last.execution.status == "failed" and last.response_id is None
 
@@ -149,7 +168,9 @@ def test_local_compaction_summary_is_in_the_replacement() -> None:
     session = loaded(root_file(SAMPLES / "compaction_local_midturn"))
     rollout = session.rollout
     (compaction,) = rollout.compactions.values()
-    assert compaction.request_ids == []
+    (request_id,) = compaction.request_ids  # the local request, which a bundle does not record
+    request = rollout.compaction_requests[request_id]
+    assert request.execution.status == "completed" and request.compaction_id == compaction.compaction_id
     texts = [
         part.text
         for item_id in compaction.replacement_item_ids
@@ -157,9 +178,10 @@ def test_local_compaction_summary_is_in_the_replacement() -> None:
         if hasattr(part, "text")
     ]
     assert any(text.startswith("Another language model started to solve this problem") for text in texts)
-    local_call = next(c for c in rollout.inference_calls.values() if c.response_id == "resp_2")
-    prompt = rollout.conversation_items[local_call.request_item_ids[-1]]
-    assert "CONTEXT CHECKPOINT COMPACTION" in prompt.body.parts[0].text  # type: ignore[union-attr]
+    # The summary the compaction request returned is its output, before `compacted` installed it.
+    (summary,) = [i for i in rollout.conversation_items.values() if i.responses_item_id == "msg_summary_1"]
+    assert summary.produced_by == [CompactionProducer(compaction.compaction_id)]
+    assert [c.response_id for c in rollout.inference_calls.values()] == ["resp_1", "resp_3", "resp_4"]
 
 
 def test_every_step_is_recorded_with_the_raw_line() -> None:
@@ -214,7 +236,12 @@ def test_following_a_growing_session_line_by_line(tmp_path: Path) -> None:
         for seq in range(offline.total + 1):
             assert live.context_at(thread_id, seq) == offline.context_at(thread_id, seq)
     live_state, offline_state = live.reducer.to_json(), offline.reducer.to_json()
-    offline_state["recording_status"] = live_state["recording_status"] = None  # only offline knows the end
+    # Only offline knows the files ended: the recording is complete and idle threads end there.
+    assert live_state.pop("recording_status") == "unclosed" and offline_state.pop("recording_status") == "complete"
+    for thread_id, thread in offline_state["threads"].items():  # type: ignore[union-attr]
+        assert live_state["threads"][thread_id]["execution"]["status"] == "running"  # type: ignore[index]
+        assert thread["execution"]["status"] == "completed"  # type: ignore[index]
+        live_state["threads"][thread_id]["execution"] = thread["execution"]  # type: ignore[index]
     assert live_state == offline_state
 
 

@@ -310,7 +310,7 @@ def _summary_rows(source: Path, replay: Replay) -> Any:
 
     info = summarize(replay)
     if source.is_file():
-        meta = next(iter(getattr(replay, "reducer").threads.values()), None)
+        meta = next(iter(replay.reducer.threads.values()), None)
         version = meta.meta.cli_version if meta is not None else None
         files = len(getattr(replay, "files", []))
         source_row = ("source", f"session rollout, Codex {version or '?'}, {files} thread file(s)")

@@ -266,7 +266,7 @@ class RolloutSession(ReplaySession):
         return "rollout"
 
     @property
-    def manifest(self) -> dict[str, object]:  # type: ignore[override]
+    def manifest(self) -> dict[str, object]:
         return {}
 
     @property

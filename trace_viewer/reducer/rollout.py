@@ -40,10 +40,8 @@ from trace_viewer.model import (
     ExecCommandKind,
     ExecutionStatus,
     GenericSummary,
-    HarnessProducer,
     InferenceCall,
     InferenceProducer,
-    InteractionEdge,
     McpKind,
     ModelRequester,
     OtherKind,
@@ -52,11 +50,9 @@ from trace_viewer.model import (
     RolloutTrace,
     SendMessageKind,
     SpawnAgentKind,
-    ThreadAnchor,
     ToolCall,
     ToolCallKind,
     ToolProducer,
-    UserInputProducer,
     WaitAgentKind,
     WebKind,
     WriteStdinKind,
@@ -75,7 +71,9 @@ from trace_viewer.reducer.normalize import (
     token_usage_from_value,
     truncate_summary,
 )
-from trace_viewer.rollout.rebuild import BASE_KEY, CALL_TYPES, OUTPUT_TYPES, CallRebuilder, ModelCall
+from trace_viewer.reducer.rollout_agents import RolloutAgents
+from trace_viewer.reducer.threads import spawn_edge_id, task_name_from_agent_path
+from trace_viewer.rollout.rebuild import ABORTED_PREFIX, BASE_KEY, CALL_TYPES, OUTPUT_TYPES, CallRebuilder, ModelCall
 from trace_viewer.rollout.records import JsonObject, RecordError, RolloutLine, SessionMeta, parse_record
 
 # The record type of each step, in the bundle event vocabulary the viewer navigates by.
@@ -96,6 +94,12 @@ _CALL_STATUS: dict[str, ExecutionStatus] = {
     "failed": "failed",
     "incomplete": "failed",
     "open": "running",
+}
+_CALL_ENDED: dict[ExecutionStatus, str] = {
+    "completed": STEP_CALL_ENDED,
+    "failed": "inference_failed",
+    "cancelled": "inference_cancelled",
+    "running": STEP_CALL_ENDED,
 }
 _AGENT_TOOLS: dict[str, ToolCallKind] = {
     "spawn_agent": SpawnAgentKind(),
@@ -147,6 +151,28 @@ def tool_kind(item: JsonObject) -> ToolCallKind:
     return OtherKind(name)
 
 
+# How Codex words a tool call it failed (FunctionCallError::RespondToModel and code mode): a rollout
+# does not record a call's success flag, so these are what it can be told by. Checked against the
+# bundles of the same runs (tests/test_rollout_bundle_model.py); any other output counts as success.
+_FAILED_OUTPUT_PREFIXES = (
+    "failed to parse function arguments",
+    "unsupported call: ",
+    "unsupported custom tool call: ",
+    "write_stdin failed: ",
+    "apply_patch verification failed: ",
+    "Script failed\n",
+)
+
+
+def tool_output_failed(item: JsonObject) -> bool:
+    """The tool output is Codex's report of a failed call (by its wording; see the prefixes)."""
+    output = item.get("output")
+    if isinstance(output, list):  # code mode: a list of input_text parts, the status first
+        first = output[0] if output else None
+        output = first.get("text") if isinstance(first, dict) else None
+    return isinstance(output, str) and output.startswith(_FAILED_OUTPUT_PREFIXES)
+
+
 def _preview(value: object) -> str | None:
     if isinstance(value, str):
         return truncate_summary(value)[:_PREVIEW]
@@ -164,16 +190,26 @@ class _Thread:
     rebuilder: CallRebuilder
     # Rebuild key -> conversation item id (keys are unique per file).
     items: dict[str, str] = field(default_factory=dict)
-    # Rebuilt call index -> inference call id.
+    # Rebuilt call index -> inference call id (model calls of turns) or compaction request id.
     calls: dict[int, str] = field(default_factory=dict)
+    # Rebuilt call index of a compaction request -> the compaction it asked for.
+    compaction_of: dict[int, str] = field(default_factory=dict)
+    # The compaction a local compaction request started and its `compacted` line will install.
+    pending_compaction: str | None = None
+    compactions: int = 0
+    # (seq, wall time) of each applied line of the file: where a call that became known later started.
+    steps: dict[int, tuple[int, int]] = field(default_factory=dict)
+    # Responses id -> (wall, seq) of the line that accepted it into history: every item of the thread
+    # with that id is accepted then (a compaction's copy of a retained message too), as in a bundle.
+    acceptances: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # model-visible call_ids of MCP calls whose UI item reported an error before their output.
+    failed_ui: set[str] = field(default_factory=set)
     # model-visible call_id -> tool call id.
     tools: dict[str, str] = field(default_factory=dict)
     turn_id: str | None = None
     # The last step applied to this thread (seq, wall time): where it ends when the files do.
     last_seq: int = 0
     last_wall: int = 0
-    # Items of the open turn's user input.
-    turn_inputs: list[str] = field(default_factory=list)
     snapshot: tuple[str, ...] = ()
 
 
@@ -194,6 +230,7 @@ class RolloutReducer:
         self.skipped_events: list[tuple[int, str]] = []
         self.manifest: dict[str, object] = {}
         self.threads: dict[str, _Thread] = {}
+        self.agents = RolloutAgents(self.rollout, self._note_created, self._note_updated)
         self._next_item = 1
         self._seq = 0
         self._wall = 0
@@ -226,31 +263,35 @@ class RolloutReducer:
             self.fault = fault
 
     def finish(self) -> None:
-        """The files are read to their end (offline): each thread ends with its last line."""
+        """The files are read to their end (offline).
+
+        As in a bundle whose Codex exited normally, a thread with no open turn ends ``completed``
+        at its last line (a failed or interrupted turn keeps its own status); a thread whose turn
+        is still open stays running, as a killed recording's does. Spawn edges whose task item
+        never appeared end on the child thread.
+        """
         self.rollout.recording_status = "complete"
         self._update_status()
+        self.agents.finish()
+        open_threads = {t.thread_id for t in self.rollout.codex_turns.values() if t.execution.running}
         for thread in self.threads.values():
             record = self.rollout.threads.get(thread.meta.thread_id)
-            if record is None or not record.execution.running:
-                continue
-            turns = [t for t in self.rollout.codex_turns.values() if t.thread_id == thread.meta.thread_id]
-            last = max(turns, key=lambda turn: turn.execution.started_seq) if turns else None
-            status: ExecutionStatus = last.execution.status if last is not None else "completed"
-            record.execution.close(thread.last_seq, thread.last_wall, status)
+            if record is not None and record.execution.running and record.thread_id not in open_threads:
+                record.execution.close(thread.last_seq, thread.last_wall, "completed")
 
     def _update_status(self) -> None:
-        """The session's status is its root thread's last turn's (running while that turn is open)."""
+        """Running while the root thread has an open turn; else completed (a bundle's status is the
+        recording's, not its last turn's: a failed or interrupted turn keeps its status on the turn)."""
         root = self.rollout.root_thread_id
         turns = [turn for turn in self.rollout.codex_turns.values() if turn.thread_id == root]
         if not turns:
             return
         last = max(turns, key=lambda turn: turn.execution.started_seq)
-        status = last.execution.status
-        if status == "running":
+        if last.execution.running:
             self.rollout.status = "running"
             self.rollout.ended_at_unix_ms = None
             return
-        self.rollout.status = "failed" if status == "failed" else "aborted" if status == "cancelled" else "completed"
+        self.rollout.status = "completed"
         self.rollout.ended_at_unix_ms = last.execution.ended_at_unix_ms
 
     def live_context(self, thread_id: str | None = None) -> list[str]:
@@ -280,6 +321,7 @@ class RolloutReducer:
         elif line.type == "session_meta":
             pass  # a forked child's copy of its parent's session_meta
         else:
+            thread.steps[line.line] = (self._seq, self._wall)
             self._register(thread, line)
             changed = thread.rebuilder.apply(line)
             if line.type == "response_item":
@@ -326,28 +368,32 @@ class RolloutReducer:
             rollout.trace_id = f"rollout-{meta.thread_id}"
             rollout.started_at_unix_ms = self._wall
         parent = meta.parent_thread_id or (meta.session_id if meta.is_subagent else None)
+        # A multi-agent v1 child has no agent path: Codex names it /root in the bundle, so do we.
+        agent_path = meta.agent_path or "/root"
         origin: RootOrigin | SpawnedOrigin = RootOrigin()
         if meta.is_subagent and parent:
-            edge_id = f"edge:spawn:{parent}:{meta.thread_id}"
-            task = (meta.agent_path or "").rsplit("/", 1)[-1]
-            origin = SpawnedOrigin(parent, edge_id, task, meta.agent_role or "")
-            rollout.interaction_edges[edge_id] = InteractionEdge(
-                edge_id, "spawn_agent", ThreadAnchor(parent), ThreadAnchor(meta.thread_id), self._wall, None, [], []
+            # The edge itself comes from the parent's spawn tool call (rollout_agents).
+            origin = SpawnedOrigin(
+                parent,
+                spawn_edge_id(parent, meta.thread_id),
+                task_name_from_agent_path(agent_path),
+                meta.agent_role or "",
             )
-            self._note_created(edge_id)
         rollout.threads[meta.thread_id] = AgentThread(
             meta.thread_id,
-            meta.agent_path or ("/root" if not meta.is_subagent else meta.thread_id),
+            agent_path,
             meta.agent_nickname,
             origin,
             new_execution(self._seq, self._wall),
             meta.model,
         )
         self._note_created(meta.thread_id)
+        self.agents.thread_started(meta.thread_id)
+        thread.steps[line.line] = (self._seq, self._wall)
         self._register(thread, line)
         base = thread.rebuilder.base
         if base is not None:
-            self._item(thread, BASE_KEY, base, HarnessProducer(), line.line)
+            self._item(thread, BASE_KEY, base, None, line.line)
         return thread
 
     def _event(self, thread: _Thread, line: RolloutLine) -> None:
@@ -357,7 +403,6 @@ class RolloutReducer:
         turn_id = payload.get("turn_id")
         if line.subtype == "task_started" and isinstance(turn_id, str):
             thread.turn_id = turn_id
-            thread.turn_inputs = []
             if turn_id not in self.rollout.codex_turns:
                 self.rollout.codex_turns[turn_id] = CodexTurn(
                     turn_id, thread.meta.thread_id, new_execution(self._seq, self._wall)
@@ -375,13 +420,13 @@ class RolloutReducer:
                 elif payload.get("error"):
                     status = "failed"
                 turn.execution.close(self._seq, self._wall, status)
-                turn.input_item_ids = list(thread.turn_inputs)
+                thread.pending_compaction = None  # a local compaction whose `compacted` never came
                 self._note_updated(turn.codex_turn_id)
                 self._close_tools(thread, key, status)
             if thread.meta.thread_id == self.rollout.root_thread_id:
                 self._update_status()
         elif line.subtype == "item_completed":
-            self._ui_item(thread, payload.get("item"))
+            self._ui_item(thread, payload.get("item"), line)
 
     def _turn_context(self, thread: _Thread, line: RolloutLine) -> None:
         model = line.payload.get("model")
@@ -413,10 +458,12 @@ class RolloutReducer:
                 item.get("call_id") if isinstance(item.get("call_id"), str) else None,
             )
 
-    def _item(self, thread: _Thread, key: str, item: JsonObject, producer: Producer, line: int) -> str:
+    def _item(self, thread: _Thread, key: str, item: JsonObject, producer: Producer | None, line: int) -> str:
         """The conversation item of a history key (created the first time the key is seen).
 
-        ``line`` is where it was read (or first needed, for what the file does not hold).
+        ``line`` is where it was read (or first needed, for what the file does not hold). As in a
+        bundle, only a model response, a tool or a compaction is a producer: the user's and the
+        harness's messages are request input with none.
         """
         existing = thread.items.get(key)
         if existing is not None:
@@ -437,8 +484,12 @@ class RolloutReducer:
             agent_message=normalized.agent_message if normalized.agent_message is not None else UNSET,
             body=ConversationBody(normalized.parts),
             call_id=normalized.call_id,
-            produced_by=[producer],
+            produced_by=[producer] if producer is not None else [],
         )
+        accepted = thread.acceptances.get(responses_id) if isinstance(responses_id, str) else None
+        if accepted is not None:
+            created = self.rollout.conversation_items[item_id]
+            created.accepted_at_unix_ms, created.accepted_seq = accepted
         thread.items[key] = item_id
         record = self.rollout.threads.get(thread.meta.thread_id)
         if record is not None:
@@ -448,22 +499,20 @@ class RolloutReducer:
 
     def _producer(
         self, thread: _Thread, item: JsonObject, key: str, line: RolloutLine, changed: list[ModelCall]
-    ) -> Producer:
-        if thread.rebuilder.is_inherited(line):
-            return HarnessProducer()
+    ) -> Producer | None:
+        kind = item.get("type")
+        if thread.rebuilder.is_inherited(line):  # a forked child's copy: a tool output is still that tool's
+            tool = self._tool_of(str(item.get("call_id"))) if kind in OUTPUT_TYPES else None
+            return ToolProducer(tool.tool_call_id) if tool is not None else None
         for call in changed:  # the call this line is an output of changed with it
             if key in call.output_keys:
+                if call.kind == "compaction":  # a local compaction's summary
+                    return CompactionProducer(thread.compaction_of[call.index])
                 return InferenceProducer(self._call_id(thread, call))
-        kind = item.get("type")
         if kind in OUTPUT_TYPES:
-            tool = thread.tools.get(str(item.get("call_id")))
-            return ToolProducer(tool) if tool is not None else HarnessProducer()
-        if kind == "agent_message":
-            return HarnessProducer()
-        if kind == "message" and item.get("role") == "user":
-            text = " ".join(str(part.get("text", "")) for part in item.get("content") or [] if isinstance(part, dict))
-            return HarnessProducer() if text.lstrip().startswith("<") else UserInputProducer()
-        return HarnessProducer()
+            tool_id = thread.tools.get(str(item.get("call_id")))
+            return ToolProducer(tool_id) if tool_id is not None else None
+        return None
 
     def _response_item(self, thread: _Thread, line: RolloutLine, changed: list[ModelCall]) -> None:
         key = str(line.line)
@@ -475,52 +524,51 @@ class RolloutReducer:
         item = entry.item
         producer = self._producer(thread, item, key, line, changed)
         item_id = self._item(thread, key, item, producer, line.line)
-        if isinstance(producer, UserInputProducer):
-            thread.turn_inputs.append(item_id)
-        if thread.rebuilder.is_inherited(line):
-            return
+        conversation_item = self.rollout.conversation_items[item_id]
         kind = item.get("type")
         call_id = item.get("call_id")
+        if thread.rebuilder.is_inherited(line):
+            # A forked child's copy of its parent's history: a copied tool call and its output are
+            # that tool's items too (the bundle links them the same way).
+            tool = self._tool_of(str(call_id)) if kind in CALL_TYPES or kind in OUTPUT_TYPES else None
+            if tool is not None:
+                ids = tool.model_visible_call_item_ids if kind in CALL_TYPES else tool.model_visible_output_item_ids
+                ids.append(item_id)
+                self._note_updated(tool.tool_call_id)
+            return
+        # A response_item line is the item accepted into the thread's history.
+        responses_id = conversation_item.responses_item_id
+        if isinstance(responses_id, str) and responses_id not in thread.acceptances:
+            thread.acceptances[responses_id] = (self._wall, self._seq)
+        if conversation_item.accepted_seq is UNSET:
+            conversation_item.accepted_at_unix_ms, conversation_item.accepted_seq = self._wall, self._seq
+        self.agents.item_added(conversation_item)
         if kind in CALL_TYPES:
             self._tool_started(thread, item, item_id, line, producer)
         elif kind in OUTPUT_TYPES and isinstance(call_id, str):
             self._tool_ended(thread, call_id, item, item_id, line)
 
     def _compacted(self, thread: _Thread, line: RolloutLine, changed: list[ModelCall]) -> None:
+        """History replaced: the compaction, its replacement items, and the request that asked for it
+        (a local one started at its summary; a remote one is known once this line names its response)."""
         rollout = self.rollout
-        compaction_id = f"compaction:{thread.meta.thread_id}:{line.line}"
+        compaction_id = thread.pending_compaction or self._new_compaction_id(thread)
+        thread.pending_compaction = None
+        response_id = line.payload.get("compaction_response_id")
+        for call in changed:
+            if call.compaction == "remote" and call.response_id is not None and call.response_id == response_id:
+                thread.compaction_of[call.index] = compaction_id
+                self._sync_compaction_request(thread, call)
         before = [item_id for item_id in thread.snapshot if item_id != thread.items.get(BASE_KEY)]
-        replacement: list[str] = []
         producer = CompactionProducer(compaction_id)
-        for entry in thread.rebuilder.history:
-            replacement.append(self._item(thread, entry.key, entry.item, producer, line.line))
+        replacement = [
+            self._item(thread, entry.key, entry.item, producer, line.line) for entry in thread.rebuilder.history
+        ]
         marker = self._item(
             thread, f"marker:{line.line}", {"type": "message", "role": "assistant", "content": []}, producer, line.line
         )
         rollout.conversation_items[marker].kind = "compaction_marker"
-        requests: list[str] = []
-        response_id = line.payload.get("compaction_response_id")
-        for call in thread.rebuilder.calls[::-1]:
-            if call.compaction == "remote" and call.response_id is not None and call.response_id == response_id:
-                request_id = f"compaction_request:{thread.meta.thread_id}:{call.index + 1}"
-                inference = rollout.inference_calls.get(self._call_id(thread, call))
-                execution = new_execution(self._seq, self._wall)
-                if inference is not None:
-                    execution = inference.execution
-                rollout.compaction_requests[request_id] = CompactionRequest(
-                    request_id,
-                    compaction_id,
-                    thread.meta.thread_id,
-                    call.turn_id or "",
-                    execution,
-                    call.model or "",
-                    thread.meta.model_provider or "",
-                    line_payload_id(thread.meta.thread_id, call.line),
-                    line_payload_id(thread.meta.thread_id, call.line),
-                )
-                requests.append(request_id)
-                self._note_created(request_id)
-                break
+        requests = [thread.calls[index] for index, owner in thread.compaction_of.items() if owner == compaction_id]
         rollout.compactions[compaction_id] = Compaction(
             compaction_id,
             thread.meta.thread_id,
@@ -533,8 +581,13 @@ class RolloutReducer:
         )
         self._note_created(compaction_id)
 
+    def _new_compaction_id(self, thread: _Thread) -> str:
+        thread.compactions += 1
+        return f"compaction:{thread.meta.thread_id}:{thread.compactions}"
+
     # ----- calls -------------------------------------------------------------------------------------------
     def _call_id(self, thread: _Thread, call: ModelCall) -> str:
+        """``<thread>:call:<n>``: n is the call's number in ``trace-viewer calls`` (compactions counted)."""
         existing = thread.calls.get(call.index)
         if existing is not None:
             return existing
@@ -542,31 +595,61 @@ class RolloutReducer:
         thread.calls[call.index] = call_id
         return call_id
 
+    def _input_item(self, thread: _Thread, key: str, item: JsonObject, line: int) -> str:
+        """An input item of a call: history (already an item) or what Codex added to the request.
+
+        An ``aborted`` output Codex synthesises for an unanswered call is that tool call's output,
+        as a bundle records it (a forked child's copy of its parent's spawn call gets one)."""
+        if key in thread.items or not key.startswith(ABORTED_PREFIX):
+            return self._item(thread, key, item, None, line)
+        tool = self._tool_of(str(item.get("call_id")))
+        producer = ToolProducer(tool.tool_call_id) if tool is not None else None
+        item_id = self._item(thread, key, item, producer, line)
+        if tool is not None:
+            tool.model_visible_output_item_ids.append(item_id)
+            self._note_updated(tool.tool_call_id)
+        return item_id
+
+    def _tool_of(self, call_id: str) -> ToolCall | None:
+        """The tool call a model-visible call id names, in any thread (a forked child re-sends its parent's)."""
+        for thread in self.threads.values():
+            tool_id = thread.tools.get(call_id)
+            if tool_id is not None:
+                return self.rollout.tool_calls.get(tool_id)
+        return None
+
+    def _step(self, thread: _Thread, line: int | None) -> tuple[int, int]:
+        """(seq, wall time) at which a line of the thread's file was applied (now, if it is not yet)."""
+        step = thread.steps.get(line) if line is not None else None
+        return step if step is not None else (self._seq, self._wall)
+
     def _sync_call(self, thread: _Thread, call: ModelCall) -> None:
-        """Create or update the inference call of a rebuilt call (inputs, outputs, status, usage)."""
+        """Create or update what a rebuilt call is in the graph: an inference call (a turn's request)
+        or, as bundles record them, a compaction request."""
+        if call.kind == "compaction":
+            if call is not thread.rebuilder.unconfirmed_compaction:  # remote: only `compacted` confirms it
+                self._sync_compaction_request(thread, call)
+            return
         rollout = self.rollout
         call_id = self._call_id(thread, call)
         inference = rollout.inference_calls.get(call_id)
-        request_ids = [
-            self._item(thread, key, item, HarnessProducer(), call.line)
-            for key, item in zip(call.input_keys, call.input, strict=True)
-        ]
-        response_ids = [thread.items[key] for key in call.output_keys if key in thread.items]
-        started_tools = [
-            str(item.get("call_id")) for item in call.output if item.get("type") in CALL_TYPES and item.get("call_id")
-        ]
         status = _CALL_STATUS.get(call.status, "running")
         if inference is None:
+            seq, wall = self._step(thread, call.line)
             inference = InferenceCall(
                 inference_call_id=call_id,
                 thread_id=thread.meta.thread_id,
                 codex_turn_id=call.turn_id or "",
-                execution=new_execution(self._seq, timestamp_ms(call.timestamp) or self._wall),
+                execution=new_execution(seq, wall),
                 model=call.model or "",
                 provider_name=thread.meta.model_provider or "",
                 response_id=None,
                 upstream_request_id=None,
-                request_item_ids=request_ids,
+                # A call's input is fixed when it becomes known (one item per input key).
+                request_item_ids=[
+                    self._input_item(thread, key, item, call.line)
+                    for key, item in zip(call.input_keys, call.input, strict=True)
+                ],
                 response_item_ids=[],
                 tool_call_ids_started_by_response=[],
                 usage=None,
@@ -575,27 +658,69 @@ class RolloutReducer:
             )
             rollout.inference_calls[call_id] = inference
             self._note_created(call_id)
-            if self.change.event_type.startswith("rollout."):
-                self.change.event_type = STEP_CALL_STARTED
+            self._name_step(STEP_CALL_STARTED)
         else:
             self._note_updated(call_id)
-        inference.request_item_ids = request_ids
-        inference.response_item_ids = response_ids
-        inference.tool_call_ids_started_by_response = [thread.tools.get(c, c) for c in started_tools]
+        inference.response_item_ids = [thread.items[key] for key in call.output_keys if key in thread.items]
+        inference.tool_call_ids_started_by_response = [
+            thread.tools.get(str(item.get("call_id")), str(item.get("call_id")))
+            for item in call.output
+            if item.get("type") in CALL_TYPES and item.get("call_id")
+        ]
         inference.response_id = call.response_id
         inference.usage = token_usage_from_value(call.usage) if call.usage is not None else None
         if call.end_line is not None:
             inference.raw_response_payload_id = line_payload_id(thread.meta.thread_id, call.end_line)
-            if inference.execution.running and status != "running":
-                inference.execution.close(self._seq, self._wall, status)
-                if self.change.event_type.startswith("rollout.") and call.status == "completed":
-                    self.change.event_type = STEP_CALL_ENDED
-        elif status != "running" and inference.execution.running:
-            inference.execution.close(self._seq, self._wall, status)
+        if status != "running" and inference.execution.running:
+            seq, wall = self._step(thread, call.end_line)
+            inference.execution.close(seq, wall, status)
+            self._name_step(_CALL_ENDED[status])
+
+    def _sync_compaction_request(self, thread: _Thread, call: ModelCall) -> None:
+        rollout = self.rollout
+        request_id = thread.calls.get(call.index)
+        if request_id is None:
+            request_id = thread.calls[call.index] = f"compaction_request:{thread.meta.thread_id}:{call.index + 1}"
+        compaction_id = thread.compaction_of.get(call.index)
+        if compaction_id is None:  # local: the summary came first; the next `compacted` installs it
+            compaction_id = thread.compaction_of[call.index] = thread.pending_compaction = self._new_compaction_id(
+                thread
+            )
+        request = rollout.compaction_requests.get(request_id)
+        if request is None:
+            seq, wall = self._step(thread, call.line)
+            request = CompactionRequest(
+                request_id,
+                compaction_id,
+                thread.meta.thread_id,
+                call.turn_id or "",
+                new_execution(seq, wall),
+                call.model or "",
+                thread.meta.model_provider or "",
+                line_payload_id(thread.meta.thread_id, call.line),
+                None,
+            )
+            rollout.compaction_requests[request_id] = request
+            self._note_created(request_id)
+            self._name_step("compaction_request_started")
+        else:
+            self._note_updated(request_id)
+        if call.end_line is not None:
+            request.raw_response_payload_id = line_payload_id(thread.meta.thread_id, call.end_line)
+        status = _CALL_STATUS.get(call.status, "running")
+        if status != "running" and request.execution.running:
+            seq, wall = self._step(thread, call.end_line)
+            request.execution.close(seq, wall, status)
+            self._name_step("compaction_request_completed" if status == "completed" else "compaction_request_failed")
+
+    def _name_step(self, event_type: str) -> None:
+        """Name the step after the first bundle event it amounts to (a line of its own type until then)."""
+        if self.change.event_type.startswith("rollout."):
+            self.change.event_type = event_type
 
     # ----- tools -------------------------------------------------------------------------------------------
     def _tool_started(
-        self, thread: _Thread, item: JsonObject, item_id: str, line: RolloutLine, producer: Producer
+        self, thread: _Thread, item: JsonObject, item_id: str, line: RolloutLine, producer: Producer | None
     ) -> None:
         call_id = item.get("call_id")
         visible = call_id if isinstance(call_id, str) else None
@@ -643,29 +768,39 @@ class RolloutReducer:
         if isinstance(summary, GenericSummary):
             tool.summary = GenericSummary(summary.label, summary.input_preview, _preview(item.get("output")))
         if tool.execution.running:
-            tool.execution.close(self._seq, self._wall, "completed")
+            failed = call_id in thread.failed_ui or tool_output_failed(item)
+            tool.execution.close(self._seq, self._wall, "failed" if failed else "completed")
         self._note_updated(tool.tool_call_id)
+        self.agents.tool_result(tool)
         if self.change.event_type.startswith("rollout."):
             self.change.event_type = STEP_TOOL_ENDED
 
-    def _ui_item(self, thread: _Thread, item: object) -> None:
-        """A UI item (``item_completed``): an MCP call names its server and tool; a command its status."""
+    def _ui_item(self, thread: _Thread, item: object, line: RolloutLine) -> None:
+        """A UI item (``item_completed``) about a tool call: kept as its runtime payload; an MCP call
+        names its server and tool and reports an error; an agent tool names the other thread."""
         if not isinstance(item, dict):
             return
-        tool = self.rollout.tool_calls.get(thread.tools.get(str(item.get("id")), ""))
+        call_id = str(item.get("id"))
+        tool = self.rollout.tool_calls.get(thread.tools.get(call_id, ""))
+        kind = item.get("type")
+        payload_id = line_payload_id(thread.meta.thread_id, line.line)
+        if tool is not None:
+            tool.raw_runtime_payload_ids.append(payload_id)
+            self._note_updated(tool.tool_call_id)
+        if kind in ("SubAgentActivity", "CollabAgentToolCall"):
+            self.agents.activity(thread.meta.thread_id, item, tool, payload_id, self._wall)
         if tool is None:
             return
-        if (
-            item.get("type") == "McpToolCall"
-            and isinstance(item.get("server"), str)
-            and isinstance(item.get("tool"), str)
-        ):
-            tool.kind = McpKind(item["server"], item["tool"])
-            self._note_updated(tool.tool_call_id)
-        status = item.get("status")
-        if isinstance(status, str) and status.lower() in ("failed", "declined") and not tool.execution.running:
-            tool.execution.status = "failed"
-            self._note_updated(tool.tool_call_id)
+        if kind == "McpToolCall":
+            server, name = item.get("server"), item.get("tool")
+            if isinstance(server, str) and isinstance(name, str):
+                tool.kind = McpKind(server, name)
+            if item.get("status") == "failed":
+                # Before the output (as Codex writes it) the output closes the call as failed; after, now.
+                if tool.execution.running:
+                    thread.failed_ui.add(call_id)
+                else:
+                    tool.execution.status = "failed"
 
     def _close_tools(self, thread: _Thread, turn_id: str | None, status: ExecutionStatus) -> None:
         """Tool calls of an ended turn that never got an output."""

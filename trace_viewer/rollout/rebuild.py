@@ -176,8 +176,11 @@ class ModelCall:
 BASE_KEY = "base"
 
 
+ABORTED_PREFIX = "aborted:"
+
+
 def aborted_key(call_key: str) -> str:
-    return f"aborted:{call_key}"
+    return f"{ABORTED_PREFIX}{call_key}"
 
 
 @dataclass(slots=True)
@@ -212,6 +215,11 @@ class CallRebuilder:
         self._metas_seen = 0
         # Synthesised outputs by key, so every call that includes one shares the same object.
         self._synthetic: dict[str, JsonObject] = {}
+
+    @property
+    def unconfirmed_compaction(self) -> ModelCall | None:
+        """A response with no output items, a remote compaction's if the next ``compacted`` names it."""
+        return self._unconfirmed
 
     # ----- input building -------------------------------------------------------------------
 
