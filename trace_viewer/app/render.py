@@ -28,6 +28,7 @@ from trace_viewer.model import (
     PayloadRefPart,
     SummaryPart,
     TextPart,
+    producer_source_id,
     tag_of,
 )
 from trace_viewer.text import visible
@@ -250,8 +251,8 @@ def provenance_text(item: ConversationItem, palette: Palette, first_seq: int | N
     producers = []
     for producer in item.produced_by:
         kind = tag_of(producer)
-        ref = next((str(getattr(producer, name)) for name in producer.__struct_fields__), "")
-        producers.append(f"{kind} {short_id(ref)}" if ref else kind)
+        source_id = producer_source_id(producer)
+        producers.append(f"{kind} {short_id(source_id)}" if source_id else kind)
     out.append("produced by " + (", ".join(producers) if producers else "request input (no producer)"))
     if first_seq is not None:
         out.append(f" · first seen seq {first_seq}")

@@ -46,6 +46,7 @@ from trace_viewer.model.conversation import (
     TokenUsage,
     ToolProducer,
     UserInputProducer,
+    producer_source_id,
 )
 from trace_viewer.model.runtime import (
     AgentSummary,
@@ -194,6 +195,7 @@ __all__ = [
     "is_set",
     "new_execution",
     "new_rollout",
+    "producer_source_id",
     "tag_of",
     "to_builtins",
     "to_state_json",

@@ -103,6 +103,21 @@ Producer: TypeAlias = (
 )
 
 
+def producer_source_id(producer: Producer) -> str | None:
+    """The id of the object that produced an item (call, tool, cell, edge, compaction), if any."""
+    if isinstance(producer, InferenceProducer):
+        return producer.inference_call_id
+    if isinstance(producer, ToolProducer):
+        return producer.tool_call_id
+    if isinstance(producer, CodeCellProducer):
+        return producer.code_cell_id
+    if isinstance(producer, InteractionEdgeProducer):
+        return producer.edge_id
+    if isinstance(producer, CompactionProducer):
+        return producer.compaction_id
+    return None  # user input, harness
+
+
 # ----- items ---------------------------------------------------------------------------------------
 
 

@@ -32,6 +32,8 @@ from typing import Any
 
 import orjson
 
+from trace_viewer.model import CodePart, ConversationPart, EncodedPart, JsonPart, SummaryPart, TextPart
+
 FRAMING_TOKENS = 4
 
 # Categories in display order; the keys of every `categories` mapping, always all present.
@@ -178,7 +180,7 @@ def content_from_raw(raw: Mapping[str, Any]) -> Content:
     return Content((Piece(compact_json(rest)),))
 
 
-def content_from_parts(parts: Sequence[Mapping[str, Any]]) -> Content:
+def content_from_parts(parts: Sequence[ConversationPart]) -> Content:
     """Countable content of a reduced body, when no raw item is available.
 
     Text parts are the item's text as sent. A ``json`` part is a summary cut at
@@ -187,17 +189,16 @@ def content_from_parts(parts: Sequence[Mapping[str, Any]]) -> Content:
     pieces: list[Piece] = []
     exact = True
     for part in parts:
-        kind = part.get("type")
-        if kind in ("text", "summary"):
-            pieces.append(Piece(str(part.get("text", ""))))
-        elif kind == "code":
-            pieces.append(Piece(str(part.get("source", ""))))
-        elif kind == "json":
-            pieces.append(Piece(str(part.get("summary", ""))))
+        if isinstance(part, (TextPart, SummaryPart)):
+            pieces.append(Piece(part.text))
+        elif isinstance(part, CodePart):
+            pieces.append(Piece(part.source))
+        elif isinstance(part, JsonPart):
+            pieces.append(Piece(part.summary))
             exact = False
-        elif kind == "encoded":
+        elif isinstance(part, EncodedPart):
             pieces.append(Piece(None, encrypted=True))
-        else:
+        else:  # a payload_ref part: content only the payload has
             pieces.append(Piece(None))
             exact = False
     return Content(tuple(pieces), exact=exact)

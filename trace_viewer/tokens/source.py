@@ -13,12 +13,12 @@ back to what the reduced item holds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from trace_viewer.bundle.event_log import parse_json_bytes
-from trace_viewer.model import AgentMessageMetadata, InferenceProducer, RolloutTrace, to_builtins
+from trace_viewer.model import AgentMessageMetadata, ConversationPart, InferenceProducer, RolloutTrace
 
 
 class PayloadReader(Protocol):
@@ -42,7 +42,7 @@ class ItemFacts:
     role: str
     channel: str | None
     kind: str
-    parts: tuple[Mapping[str, Any], ...]  # normalised body parts (text, summary, encoded, json, code, payload_ref)
+    parts: tuple[ConversationPart, ...]  # the reduced body's parts (text, summary, encoded, json, code, payload_ref)
     call_id: str | None
     is_agent_message: bool
     producing_call_id: str | None  # the inference call whose response produced it
@@ -99,14 +99,13 @@ class StateSource:
         if raw is None:
             return None
         producing = next((p.inference_call_id for p in raw.produced_by if isinstance(p, InferenceProducer)), None)
-        parts = to_builtins(raw.body.parts)
         facts = ItemFacts(
             item_id=item_id,
             thread_id=raw.thread_id,
             role=raw.role,
             channel=raw.channel,
             kind=raw.kind,
-            parts=tuple(part for part in parts if isinstance(part, dict)) if isinstance(parts, list) else (),
+            parts=tuple(raw.body.parts),
             call_id=raw.call_id,
             is_agent_message=isinstance(raw.agent_message, AgentMessageMetadata),
             producing_call_id=producing,
