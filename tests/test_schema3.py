@@ -364,12 +364,71 @@ def test_a_prepared_prompt_is_required_and_a_ref_needs_a_shard(tmp_path: Path) -
     _inference_refs(bundle, 0).pop("prepared_prompt_payload")
     assert "missing field `prepared_prompt_payload`" in fault_of(bundle)
 
+    # A schema 2 `path` means nothing in schema 3: with no shard, the payload is one Codex left out.
     bundle = started(tmp_path / "path")
     bundle.inference("i1", "turn-1", [USER], [message("assistant", "a")])
     request = _inference_refs(bundle, 0)["request_payload"]
     request["path"] = "payloads/1.json"
     del request["shard"]
-    assert "payload reference `request_payload` has no integer `shard`" in fault_of(bundle)
+    assert fault_of(bundle).endswith(f"payload {request['raw_payload_id']}: payload omitted by size limit")
+
+
+@pytest.mark.parametrize("how", ["null", "absent"])
+def test_a_reference_without_a_shard_is_a_payload_omitted_by_size_limit(tmp_path: Path, how: str) -> None:
+    """0.171.0 accepts the line and fails where it reads the payload, with no line in its message; we
+    name the line, seq and payload. A request is read at its event, a prepared prompt after the log."""
+    for field, read_at_its_event in (("request_payload", True), ("prepared_prompt_payload", False)):
+        bundle = started(tmp_path / field / how)
+        started_seq = bundle.inference("i1", "turn-1", [USER], [message("assistant", "a")]) - 1
+        ref = _inference_refs(bundle, 0)[field]
+        if how == "null":
+            ref["shard"] = None
+        else:
+            del ref["shard"]
+        reducer = bundle.reduce()
+        fault = reducer.fault
+        assert fault is not None, field
+        assert fault.message == "payload omitted by size limit"
+        assert (fault.line, fault.seq, fault.payload_id) == (started_seq, started_seq, ref["raw_payload_id"])
+        assert fault.after_log is not read_at_its_event, field
+        assert fault.payload_path in (None, ""), "a reference with no shard is stored nowhere"
+        assert f"payload {ref['raw_payload_id']}" in str(fault) and f"line {started_seq}" in str(fault)
+
+
+@pytest.mark.parametrize(
+    ("shard", "problem"),
+    [
+        ("1", 'invalid type: string "1", expected u64'),
+        (True, "invalid type: boolean `true`, expected u64"),
+        ({}, "invalid type: map, expected u64"),
+        ([1], "invalid type: sequence, expected u64"),
+        (-1, "invalid value: integer `-1`, expected u64"),
+        # 0.171.0 reads lines with arbitrary precision: a non-integer number reaches the u64 as
+        # serde_json's private number map.
+        (1.0, "invalid type: map, expected u64"),
+        (1.5, "invalid type: map, expected u64"),
+        (2**64, "invalid type: map, expected u64"),
+    ],
+)
+def test_a_shard_of_the_wrong_type_refuses_the_line(tmp_path: Path, shard: object, problem: str) -> None:
+    """0.171.0: `parse trace event line N` / `invalid type: …, expected u64` (checked on damaged corpus
+    bundles). The fault names the line, seq and payload; nothing of the line is applied."""
+    bundle = started(tmp_path)
+    started_seq = bundle.inference("i1", "turn-1", [USER], [message("assistant", "a")]) - 1
+    ref = _inference_refs(bundle, 0)["prepared_prompt_payload"]["parts"][0]
+    ref["shard"] = shard
+    reducer = bundle.reduce()
+    fault = reducer.fault
+    assert fault is not None
+    assert fault.message == f"payload reference `prepared_prompt_payload.parts`: {problem}"
+    assert (fault.line, fault.seq, fault.payload_id, fault.after_log) == (
+        started_seq,
+        started_seq,
+        ref["raw_payload_id"],
+        False,
+    )
+    assert reducer.events_applied == started_seq - 1
+    assert "i1" not in reducer.rollout.inference_calls
 
 
 # ----- the end-of-log payload check -----------------------------------------------------------------

@@ -17,10 +17,13 @@ class ReduceError(Exception):
 
 
 class PayloadError(ReduceError):
-    """A payload that is missing, unreadable, invalid JSON or outside the bundle."""
+    """A payload that is missing, unreadable, invalid JSON or outside the bundle.
+
+    ``path`` is where it is stored (bundle-relative), empty when the reference names no place.
+    """
 
     def __init__(self, raw_payload_id: str, path: str, message: str) -> None:
-        super().__init__(f"payload {raw_payload_id} ({path}): {message}")
+        super().__init__(f"payload {raw_payload_id}{f' ({path})' if path else ''}: {message}")
         self.raw_payload_id = raw_payload_id
         self.path = path
         self.reason = message

@@ -93,7 +93,7 @@ def _where(ref: Any) -> _Where:
         return _Where(payload_id, path, None)
     shard = ref.get("shard")
     if shard is None:
-        raise PayloadMissing(payload_id, "?", OMITTED)
+        raise PayloadMissing(payload_id, "", OMITTED)  # (stored nowhere)
     if not valid_shard_number(shard):
         raise PayloadRefused(payload_id, "?", f"payload reference has an invalid shard number: {shard!r}")
     return _Where(payload_id, None, shard)

@@ -70,7 +70,8 @@ class RawPayload(msgspec.Struct, frozen=True, gc=False):
     raw_payload_id: str
     kind: PayloadKind
     path: str | Unset = UNSET
-    shard: int | Unset = UNSET
+    # Schema 3; None when the trace has no shard (Codex left the payload out: reading it is a fault).
+    shard: int | None | Unset = UNSET
     # Schema 3 prepared prompts: the model items they are made of (omitted when none).
     parts: tuple[RawPayload, ...] | Unset = UNSET
 

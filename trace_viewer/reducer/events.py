@@ -19,8 +19,8 @@ import msgspec
 
 from trace_viewer.model import UNSET, ExecutionStatus, PayloadKind, RawPayload, RolloutStatus
 from trace_viewer.model.runtime import CodeCellRuntimeStatus
-from trace_viewer.reducer.errors import ReduceError
-from trace_viewer.reducer.fields import JsonObject, JsonValue, is_int
+from trace_viewer.reducer.errors import PayloadError, ReduceError
+from trace_viewer.reducer.fields import FieldError, JsonObject, JsonValue, event_u64, is_int
 
 # The newest schema whose events are all known here. Bundles of a newer schema are reduced by
 # its rules, and events of types it added are skipped rather than refused.
@@ -535,18 +535,21 @@ def parse_ref(name: str, value: JsonValue, schema_version: int, known: Mapping[s
     payload_id = value.get("raw_payload_id")
     if not isinstance(payload_id, str):
         raise ReduceError(f"payload reference `{name}` has no string `raw_payload_id`")
-    shard = value.get("shard")
-    path = value.get("path")
-    if schema_version >= 3:
-        if not is_int(shard):
-            raise ReduceError(f"payload reference `{name}` has no integer `shard`")
-    elif not isinstance(path, str):
-        raise ReduceError(f"payload reference `{name}` has no string `path`")
-    kind = _kind(name, value.get("kind"), schema_version)
     if schema_version < 3:
-        assert isinstance(path, str)
-        return RawPayload(payload_id, kind, path=path)
-    assert is_int(shard)
+        path = value.get("path")
+        if not isinstance(path, str):
+            raise ReduceError(f"payload reference `{name}` has no string `path`")
+        return RawPayload(payload_id, _kind(name, value.get("kind"), schema_version), path=path)
+    kind = _kind(name, value.get("kind"), schema_version)
+    shard = value.get("shard")
+    if shard is not None:
+        # 0.171.0 refuses the whole line ("parse trace event line N"); we name the payload too.
+        try:
+            shard = event_u64(shard)
+        except FieldError as error:
+            raise PayloadError(payload_id, "", f"payload reference `{name}`: {error.message}") from None
+    # A null or absent shard is a payload Codex left out (over its size limit): 0.171.0 accepts the
+    # line and fails where it reads the payload ("payload omitted by size limit"); so does the store.
     parts = value.get("parts")
     if parts is None or parts == []:
         return RawPayload(payload_id, kind, shard=shard)
@@ -579,12 +582,13 @@ def _parse_parts(
             existing = known.get(part_id) if isinstance(part_id, str) else None
             if existing is not None:
                 kind = part.get("kind")
+                shard = part.get("shard")
                 if (
-                    existing.shard == part.get("shard")
+                    type(shard) is int  # (not 1.0 or true, which equal 1)
+                    and existing.shard == shard
                     and isinstance(kind, dict)
                     and kind.get("type") == existing.kind.type
                     and existing.parts is UNSET
-                    and not isinstance(part.get("shard"), bool)
                 ):
                     out.append(existing)
                     continue
