@@ -7,6 +7,9 @@ functions and under ``TYPE_CHECKING``), so a cycle is found even when no run hap
 from __future__ import annotations
 
 import ast
+import functools
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,13 +26,18 @@ ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "text": set(),
     "samples": set(),
+    # Layer 1, reading: bundles, session rollouts, and what a path on the command line opens.
     "bundle": {"errors", "text"},
-    "model": {"errors"},
     "rollout": {"bundle", "errors", "text"},
-    "reducer": {"bundle", "errors", "model", "text"},
-    "session": {"bundle", "errors", "model", "reducer", "text"},
-    "context": {"bundle", "errors", "model", "reducer", "text"},
-    "summary": {"bundle", "errors", "model", "reducer", "text"},
+    "sources": {"bundle", "errors", "rollout", "samples", "text"},
+    # Layer 2: the typed state and its reduction (from bundles and from rollouts).
+    "model": {"errors"},
+    "reducer": {"bundle", "errors", "model", "rollout", "text"},
+    # Layer 3: positions, context, summaries, token counts; no UI.
+    "session": {"bundle", "errors", "model", "reducer", "rollout", "text"},
+    "rollout_session": {"bundle", "errors", "model", "reducer", "rollout", "session", "sources", "text"},
+    "context": {"bundle", "errors", "model", "reducer", "rollout", "text"},
+    "summary": {"bundle", "errors", "model", "reducer", "rollout", "text"},
     "calls": {"bundle", "errors", "rollout", "text"},
     "tokens": {"bundle", "errors", "model", "reducer", "session", "context", "rollout", "text"},
 }
@@ -53,8 +61,12 @@ def _owner(name: str, modules: dict[str, tuple[Path, bool]]) -> str:
     return name
 
 
+@functools.cache
 def import_graph() -> dict[str, set[str]]:
-    """Module -> the modules of the package it imports explicitly (a parent package only when named)."""
+    """Module -> the modules of the package it imports explicitly (a parent package only when named).
+
+    Read once per test process; callers do not change it.
+    """
     modules = _modules()
     graph: dict[str, set[str]] = {}
     for name, (path, is_package) in modules.items():
@@ -154,6 +166,66 @@ def test_each_layer_imports_only_downward(part: str) -> None:
         if _part(target) not in ALLOWED[part] | {part}
     )
     assert upward == []
+
+
+# Run in a fresh interpreter: refuses every module of the package outside the allowed parts (and
+# the UI libraries, which only the app needs), then imports each module of one part.
+_IMPORT_ALONE = """
+import importlib, sys
+allowed, modules = set(sys.argv[1].split(",")), sys.argv[2].split(",")
+class RefuseUpperLayers:
+    def find_spec(self, name, path=None, target=None):
+        top, _, rest = name.partition(".")
+        part = rest.split(".")[0]
+        if (top == "trace_viewer" and part and part not in allowed) or top in ("textual", "textual_serve"):
+            raise ImportError(f"{name} is above this layer")
+        return None
+sys.meta_path.insert(0, RefuseUpperLayers())
+for module in modules:
+    importlib.import_module(module)
+print(len(modules))
+"""
+
+
+def _below(part: str) -> set[str]:
+    """The parts ``part`` may reach through others (what it may import, and what those may)."""
+    seen: set[str] = set()
+    todo = list(ALLOWED[part])
+    while todo:
+        other = todo.pop()
+        if other not in seen:
+            seen.add(other)
+            todo.extend(ALLOWED.get(other, ()))
+    return seen
+
+
+@pytest.mark.parametrize("part", sorted(ALLOWED))
+def test_each_layer_is_importable_without_the_ones_above(part: str) -> None:
+    """Imported for real, with the layers above it (and textual) made unimportable."""
+    modules = sorted(name for name in _modules() if _part(name) == part)
+    assert modules, part
+    allowed = ",".join(sorted(_below(part) | {part}))
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORT_ALONE, allowed, ",".join(modules)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == [str(len(modules))]
+
+
+def test_importing_alone_refuses_an_upper_layer() -> None:
+    """The check above can fail: the session layer is refused to a reducer-only interpreter."""
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORT_ALONE, "bundle,errors,model,reducer,text", "trace_viewer.session"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode != 0 and "trace_viewer.session is above this layer" in done.stderr
 
 
 def test_only_cli_imports_the_app() -> None:

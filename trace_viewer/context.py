@@ -36,8 +36,11 @@ def resolve_thread(rollout: RolloutTrace, wanted: str | None) -> str:
         return rollout.root_thread_id
     if wanted in threads:
         return wanted
-    for key in ("agent_path", "nickname"):
-        matches = [tid for tid, thread in threads.items() if getattr(thread, key) == wanted]
+    for key, names in (
+        ("agent_path", {tid: thread.agent_path for tid, thread in threads.items()}),
+        ("nickname", {tid: thread.nickname for tid, thread in threads.items()}),
+    ):
+        matches = [tid for tid, name in names.items() if name == wanted]
         if not matches and key == "agent_path" and not wanted.startswith("/"):
             matches = [tid for tid, thread in threads.items() if thread.agent_path == "/root/" + wanted]
         if len(matches) == 1:

@@ -88,8 +88,11 @@ def summarize(replay: Replay) -> Summary:
     for call in rollout.inference_calls.values():
         calls_per_thread[call.thread_id] += 1
         if call.usage is not None:
-            for name in TOKEN_FIELDS:
-                tokens[name] += getattr(call.usage, name)
+            usage = call.usage
+            tokens["input_tokens"] += usage.input_tokens
+            tokens["cached_input_tokens"] += usage.cached_input_tokens
+            tokens["output_tokens"] += usage.output_tokens
+            tokens["reasoning_output_tokens"] += usage.reasoning_output_tokens
     summary.tokens = tokens
     turns_per_thread = Counter(turn.thread_id for turn in rollout.codex_turns.values())
 

@@ -408,14 +408,14 @@ def usage_lines(call: InferenceCall | None, palette: Palette, *, ended: bool) ->
     if usage is None:
         out.append("  tokens: " + ("running…" if not ended else "not reported"), palette["meta"])
     else:
-        for label, key in (
-            ("in", "input_tokens"),
-            ("cached", "cached_input_tokens"),
-            ("out", "output_tokens"),
-            ("reasoning", "reasoning_output_tokens"),
+        for label, count in (
+            ("in", usage.input_tokens),
+            ("cached", usage.cached_input_tokens),
+            ("out", usage.output_tokens),
+            ("reasoning", usage.reasoning_output_tokens),
         ):
             out.append(f"  {label} ", palette["meta"])
-            out.append(tokens_text(getattr(usage, key)))
+            out.append(tokens_text(count))
     out.append("\n")
     responses = len(call.response_item_ids) if ended else 0
     out.append(
