@@ -23,7 +23,7 @@ from rollout_helpers import (
 )
 
 from trace_viewer.model import UNSET, CompactionProducer, InferenceProducer, SpawnedOrigin, ToolProducer
-from trace_viewer.rollout_session import RolloutSession, open_session
+from trace_viewer.rollout_session import RolloutReplay, RolloutSession, open_session
 from trace_viewer.session import ReplaySession
 
 SAMPLE_CASES = case_dirs(SAMPLES)
@@ -207,6 +207,26 @@ def test_reducer_at_matches_the_session_at_every_position() -> None:
         for thread_id in session.rollout.threads:
             assert tuple(reducer.live_context(thread_id)) == session.context_at(thread_id, seq), seq
     assert session.reducer_at(session.total).to_json() == session.reducer.to_json()
+
+
+@pytest.mark.parametrize("read_lines", [1, 3])
+@pytest.mark.parametrize("case", ["agents_full", "tools_multiturn_resume"])
+def test_reading_a_few_lines_at_a_time_gives_the_same_steps(
+    case: str, read_lines: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files read in slices (as for a first screen) are merged in the same order as files read whole."""
+    whole = loaded(root_file(SAMPLES / case))
+    monkeypatch.setattr(RolloutReplay, "READ_LINES", read_lines)
+    session = open_session(root_file(SAMPLES / case))
+    assert isinstance(session, RolloutSession)
+    session.load(max_events=5)
+    assert session.total == 5 and not session.done
+    assert len(session.replay.files) == len(whole.replay.files)
+    assert any(file.reader.more for file in session.replay.files)  # the rest is not read yet
+    session.load_all()
+    assert session.fault is None and session.total == whole.total
+    assert [record.event for record in session.records] == [record.event for record in whole.records]
+    assert session.reducer.to_json() == whole.reducer.to_json()
 
 
 def test_following_a_growing_session_line_by_line(tmp_path: Path) -> None:

@@ -13,7 +13,9 @@ lines in timestamp order, and leaves a torn last line for the next poll.
 
 from __future__ import annotations
 
+import heapq
 import os
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,7 @@ class _File:
     last_ms: int = 0
     meta_ms: int | None = None
     history_start: int | None = None
+    last_key: tuple[int, int, int] = (0, 0, 0)  # of the last line read
 
 
 class RolloutPayloads:
@@ -81,10 +84,10 @@ class RolloutPayloads:
         return False
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, order=True)
 class _Pending:
-    key: tuple[int, int, int]
-    file: _File
+    key: tuple[int, int, int]  # unique: (moment, file rank, line number)
+    file: _File = field(compare=False)
     line: RolloutLine = field(compare=False)
 
 
@@ -104,7 +107,9 @@ class RolloutReplay:
         self.files: list[_File] = []
         self._known: set[Path] = set()
         self._root_id: str | None = None
-        self._ready: list[_Pending] = []
+        # Lines read, in a heap by sort key, until every file that may sort before them is read that far.
+        self._read_ahead: list[_Pending] = []
+        self._ready: deque[_Pending] = deque()
         self._add_file(path)
         self.discover()
 
@@ -114,7 +119,8 @@ class RolloutReplay:
         if resolved in self._known:
             return
         self._known.add(resolved)
-        self.files.append(_File(path, RolloutReader(path), len(self.files)))
+        # 1 MiB reads: a slice of READ_LINES lines does not read (and drop) far more of the file.
+        self.files.append(_File(path, RolloutReader(path, chunk_size=1 << 20), len(self.files)))
 
     def discover(self) -> None:
         """Add the files of this session's other threads found in the same sessions tree."""
@@ -148,7 +154,11 @@ class RolloutReplay:
 
     @property
     def waiting(self) -> bool:
-        return any(file.reader.pending_bytes > 0 for file in self.files) or bool(self._ready)
+        return (
+            any(file.reader.pending_bytes > 0 or file.reader.more for file in self.files)
+            or bool(self._ready)
+            or bool(self._read_ahead)
+        )
 
     @property
     def awaiting_payload(self) -> bool:
@@ -165,6 +175,8 @@ class RolloutReplay:
         return 1.0 if total == 0 else min(1.0, done / total)
 
     # ----- replay ----------------------------------------------------------------------------------
+    READ_LINES = 512  # lines read from a file at a time
+
     def _sort_key(self, file: _File, line: RolloutLine) -> tuple[int, int, int]:
         if line.type == "session_meta" and file.meta_ms is None:
             file.meta_ms = timestamp_ms(line.timestamp) or file.last_ms
@@ -175,17 +187,28 @@ class RolloutReplay:
         moment = file.meta_ms if inherited and file.meta_ms is not None else timestamp_ms(line.timestamp)
         file.last_ms = max(file.last_ms, moment or 0)
         # The root's file first at equal times (its spawn call precedes the child's first line).
-        return (file.last_ms, file.rank, line.line)
+        file.last_key = (file.last_ms, file.rank, line.line)
+        return file.last_key
 
     def _read(self, final: bool) -> None:
-        fresh: list[_Pending] = []
+        """Read the next lines of every file and release, in order, those no unread line can precede.
+
+        Files are read ``READ_LINES`` at a time (the first screen of a long session needs its first
+        lines only). Each file's keys only grow, so a line is safe to apply once every file cut short
+        by the limit has been read past its key; files read to their end do not hold lines back.
+        """
         for file in list(self.files):
-            for line in file.reader.read_new(final):
-                fresh.append(_Pending(self._sort_key(file, line), file, line))
+            for line in file.reader.read_new(final, max_lines=self.READ_LINES):
+                heapq.heappush(self._read_ahead, _Pending(self._sort_key(file, line), file, line))
             if file.reader.fault is not None and file.reader.fault_kind in ("truncated", "replaced"):
                 self.reset_reason = file.reader.fault.message
-        fresh.sort(key=lambda pending: pending.key)
-        self._ready.extend(fresh)
+        cut = [file.last_key for file in self.files if file.reader.more]
+        watermark = min(cut) if cut else None
+        while self._read_ahead and (watermark is None or self._read_ahead[0].key <= watermark):
+            self._ready.append(heapq.heappop(self._read_ahead))
+
+    def _more_to_read(self) -> bool:
+        return bool(self._read_ahead) or any(file.reader.more for file in self.files)
 
     def _file_fault(self) -> Fault | None:
         """The first file that stopped at a fault (every line before it was applied)."""
@@ -202,13 +225,17 @@ class RolloutReplay:
                 self.discover()
             self._read(final)
         changes: list[Change] = []
-        while self._ready and (max_events is None or self.reducer.events_applied < max_events):
-            pending = self._ready.pop(0)
-            change = self._apply(pending)
+        while max_events is None or self.reducer.events_applied < max_events:
+            if not self._ready:
+                if not self._more_to_read():
+                    break
+                self._read(final)
+                continue
+            change = self._apply(self._ready.popleft())
             if change is None:
                 return changes
             changes.append(change)
-        if not self._ready:
+        if not self._ready and not self._more_to_read():
             fault = self._file_fault()
             if fault is not None:
                 self.reducer.record_fault(fault)
@@ -244,7 +271,7 @@ class RolloutReplay:
         if self.finished:
             return
         self.poll(final=True)
-        while self._ready and self.reducer.fault is None:
+        while (self._ready or self._more_to_read()) and self.reducer.fault is None:
             self.poll(final=True)
         if self.reducer.fault is None:
             self.reducer.finish()

@@ -82,6 +82,8 @@ class RolloutReader:
         self.fault_kind: str | None = None
         self.warnings = Warnings()
         self.lines_read = 0
+        # The last read stopped at its ``max_lines``: more complete lines are on disk already.
+        self.more = False
 
     @property
     def offset(self) -> int:
@@ -92,13 +94,19 @@ class RolloutReader:
         """Bytes of a last line still waiting for its newline."""
         return self._log.pending
 
-    def read_new(self, final: bool = False) -> list[RolloutLine]:
-        """Every complete line written since the last call, up to the first fault (then nothing more)."""
+    def read_new(self, final: bool = False, max_lines: int | None = None) -> list[RolloutLine]:
+        """Every complete line written since the last call, up to the first fault (then nothing more).
+
+        With ``max_lines``, at most that many (``more`` then says whether the limit cut the read
+        short): a long session's first screen needs its first lines, not all of them parsed.
+        """
+        self.more = False
         if self.fault is not None:
             return []
         lines: list[RolloutLine] = []
+        entries = self._log.iter_new(final)
         try:
-            for entry in self._log.iter_new(final):
+            for entry in entries:
                 if entry.error is not None:
                     self._stop(entry.error, entry.line)
                     break
@@ -111,9 +119,14 @@ class RolloutReader:
                 self._note_unknown(record)
                 self.lines_read += 1
                 lines.append(record)
+                if max_lines is not None and len(lines) >= max_lines:
+                    self.more = True  # lines not yielded yet are read again next time
+                    break
         except EventLogError as error:
             self.fault = Fault(error.reason, file=str(self.path))
             self.fault_kind = error.kind
+        finally:
+            entries.close()  # closes the file now, not when the generator is collected
         return lines
 
     def _stop(self, message: str, line: int) -> None:
