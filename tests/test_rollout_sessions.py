@@ -12,6 +12,7 @@ from rollout_helpers import SAMPLES, rollout_files
 
 from trace_viewer.rollout import sessions
 from trace_viewer.rollout.sessions import (
+    _prompt_from_item,
     find_rollout_files,
     is_sessions_tree,
     list_sessions,
@@ -57,6 +58,8 @@ def test_listing_nests_sub_agents_under_their_parent_newest_first(tmp_path: Path
     assert agents.thread_id == ROOT_ID and not agents.is_subagent
     assert [child.thread_id for child in agents.children] == [WORKER_A, WORKER_B]
     assert [child.agent_path for child in agents.children] == ["/root/worker_a", "/root/worker_b"]
+    # A task handed to a sub-agent reads as its envelope's type and sender (its payload is encrypted here).
+    assert [child.first_prompt for child in agents.children] == ["NEW_TASK from /root", "NEW_TASK from /root"]
     assert agents.children[1].forked_from_id == ROOT_ID
     rows = walk_sessions(listing)
     assert [depth for depth, _ in rows] == [0, 0, 1, 1, 0]
@@ -159,3 +162,11 @@ def test_listing_never_writes(tmp_path: Path) -> None:
     finally:
         os.chmod(home, 0o755)
     assert {path: (path.stat().st_mtime_ns, path.stat().st_size) for path in home.rglob("*")} == before
+
+
+def test_a_plain_text_task_shows_after_its_envelope() -> None:
+    header = "Message Type: NEW_TASK\nTask name: /root/worker_a\nSender: /root\nPayload:\n"
+    item = {"type": "agent_message", "content": [{"type": "input_text", "text": header + "Echo alpha."}]}
+    assert _prompt_from_item(item) == "NEW_TASK from /root: Echo alpha."
+    plain = {"type": "agent_message", "content": [{"type": "input_text", "text": "Just a note."}]}
+    assert _prompt_from_item(plain) == "Just a note."

@@ -157,11 +157,37 @@ def _text_of(content: Any, kinds: Any) -> str | None:
     return "\n".join(texts) if texts else None
 
 
+_ENVELOPE = re.compile(
+    r"\AMessage Type: *(?P<type>[^\n]*)\n(?:.*\n)*?Sender: *(?P<sender>[^\n]*)\nPayload:\n?", re.MULTILINE
+)
+
+
+def _agent_message_prompt(payload: dict[str, Any]) -> str | None:
+    """A task handed to a sub-agent, as a row reads it: ``NEW_TASK from /root: <its text>``.
+
+    The envelope's header (type, task name, sender) is plain text; the payload after it may be
+    encrypted, and then only the header is shown.
+    """
+    content = payload.get("content")
+    parts = content if isinstance(content, list) else [content]
+    texts = [
+        part if isinstance(part, str) else part.get("text")
+        for part in parts
+        if isinstance(part, str) or (isinstance(part, dict) and part.get("type") in ("input_text", "text"))
+    ]
+    text = "".join(t for t in texts if isinstance(t, str)).strip()
+    header = _ENVELOPE.match(text + "\n")
+    if header is None:
+        return text or None
+    rest = text[header.end() :].strip()
+    title = f"{header['type'].strip()} from {header['sender'].strip()}"
+    return f"{title}: {rest}" if rest else title
+
+
 def _prompt_from_item(payload: dict[str, Any]) -> str | None:
     """The user's own words in a history item (not the context messages Codex adds)."""
     if payload.get("type") == "agent_message":
-        text = _text_of(payload.get("content"), None)
-        return text.strip() if text else None
+        return _agent_message_prompt(payload)
     if payload.get("type") != "message" or payload.get("role") != "user":
         return None
     passthrough = payload.get("internal_chat_message_metadata_passthrough")

@@ -45,6 +45,14 @@ def session_matches(info: SessionInfo, query: str) -> bool:
     return True
 
 
+_CWD_WIDTH = 32
+
+
+def _clip_left(text: str, width: int) -> str:
+    """The end of a long path (the project's own folder is what tells sessions apart)."""
+    return text if len(text) <= width else "…" + text[-(width - 1) :]
+
+
 def _started(info: SessionInfo) -> str:
     started = info.started or "?"
     return started.replace("T", " ")[:19]
@@ -80,7 +88,8 @@ class SessionsPickerScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("started", "status", "turns", "model", "first prompt", "cwd", "")
+        # The prompt last: it is the one long column, so the others never scroll out of view.
+        table.add_columns("started", "status", "turns", "model", "", "cwd", "first prompt")
         self.action_reload()
         table.focus()
 
@@ -106,9 +115,9 @@ class SessionsPickerScreen(Screen[None]):
                 Text(info.status, style=styles.get(_STATUS_STYLE.get(info.status, ""), "")),
                 Text(str(info.turns), justify="right"),
                 Text(safe_line(info.model or "-")),
-                Text(safe_line(prompt), overflow="ellipsis"),
-                Text(safe_line(info.cwd or "-"), overflow="ellipsis"),
                 Text("◆" if info.bundles else ""),
+                Text(_clip_left(safe_line(info.cwd or "-"), _CWD_WIDTH)),
+                Text(safe_line(prompt)),
                 key=str(index),
             )
 
