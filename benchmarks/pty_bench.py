@@ -119,8 +119,9 @@ def event_count(bundle: Path) -> int:
     return sum(1 for line in (bundle / "trace.jsonl").read_bytes().split(b"\n") if line.strip())
 
 
-def measure_open(bundle: Path, timeout: float = 60.0) -> dict[str, Any]:
-    total = event_count(bundle)
+def measure_open(bundle: Path, timeout: float = 60.0, *, total: int | None = None) -> dict[str, Any]:
+    """Launch → first usable screen and → fully loaded; ``total`` is the event count (a rollout's: its lines)."""
+    total = event_count(bundle) if total is None else total
     app = PtyApp([sys.executable, "-m", "trace_viewer.app", str(bundle)])
     try:
         usable = app.wait_for(rb"seq \d+ / \d+(?s:.*)Timeline|Timeline(?s:.*)seq \d+ / \d+", timeout)

@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import app_bench
+from benchmarks import app_bench, pty_bench
 from benchmarks.procs import REPO_ROOT, python_env
-from benchmarks.table import Row, fmt_s
+from benchmarks.table import Row, fmt_s, verdict
 
 ARCHIVE = REPO_ROOT / "benchmarks" / "data" / "long_session.tar.xz"
 
@@ -89,6 +89,28 @@ def _baseline(rows: list[Row], raw: dict[str, Any], bundle: Path) -> None:
         )
 
 
+def _pty_rows(rows: list[Row], raw: dict[str, Any], rollout: Path, lines: int, name: str, runs: int) -> None:
+    """The viewer on the rollout in a real pty (terminal driver and escape output included), as for bundles."""
+    base = pty_bench.measure_baseline()
+    opens = [pty_bench.measure_open(rollout, total=lines) for _ in range(runs)]
+    raw["pty"] = {"baseline_first_frame_s": base, "opens": opens}
+    for key, label, target in (
+        ("first_usable_s", "first usable screen", pty_bench.FIRST_USABLE_TARGET_S),
+        ("loaded_s", "fully loaded", pty_bench.LOADED_TARGET_S),
+    ):
+        values = sorted(value for value in (run[key] for run in opens) if value is not None)
+        value = values[len(values) // 2] if values else None
+        rows.append(
+            Row(
+                f"pty: launch → {label} ({name})",
+                fmt_s(value),
+                ratio=f"{value / base:.1f}× bare Textual" if value and base else "—",
+                target=f"≤ {fmt_s(target)}",
+                verdict=verdict(value, target),
+            )
+        )
+
+
 def run(workdir: Path, runs: int = 3, baseline: Path | None = None) -> tuple[list[Row], dict[str, Any], list[str]]:
     rows: list[Row] = []
     notes: list[str] = []
@@ -100,6 +122,8 @@ def run(workdir: Path, runs: int = 3, baseline: Path | None = None) -> tuple[lis
     size_mb = rollout.stat().st_size / 1e6
     lines = sum(1 for _ in rollout.open("rb"))
     notes.append(f"{name}: {rollout.name}, {lines} lines, {size_mb:.1f} MB (Codex 0.171.0)")
+
+    _pty_rows(rows, raw, rollout, lines, name, runs)
 
     viewer_rows, viewer_raw, viewer_notes = app_bench.run(rollout, name, workdir)
     rows.extend(viewer_rows)
