@@ -59,6 +59,13 @@ class Shot:
     caption: str
     before: Callable[[Any], Awaitable[None]] | None = None
     picker: bool = False
+    sessions: bool = False  # a sessions tree (the session rollouts of some sample runs)
+
+
+def rollout_file(case: str) -> str:
+    """A sample session rollout file, as a path relative to sample_traces/."""
+    (found,) = sorted((ROOT / "sample_traces" / "rollouts" / case / "sessions").rglob("rollout-*.jsonl"))
+    return str(found.relative_to(ROOT / "sample_traces"))
 
 
 SHOTS = (
@@ -119,6 +126,21 @@ SHOTS = (
         "A light theme (catppuccin-latte)",
         before=light_theme,
     ),
+    Shot(
+        "rollout_compaction",
+        rollout_file("compaction_local_midturn"),
+        ("g", "c", "right_square_bracket"),
+        (120, 36),
+        "A session rollout alone: the model call after a mid-turn local compaction, its input rebuilt with the summary",
+    ),
+    Shot(
+        "sessions",
+        "",
+        (),
+        (150, 24),
+        "A sessions tree: newest first, sub-agent threads under their parent",
+        sessions=True,
+    ),
     Shot("small_terminal", "compaction_remote_midturn", (), (80, 24), "80×24"),
     Shot("help", "exec_basic", ("question_mark",), (110, 36), "Every key and the status glyphs (also ctrl+p)"),
 )
@@ -143,6 +165,16 @@ async def take(shot: Shot, out: Path) -> Path:
         shutil.copytree(ROOT / "sample_traces" / "agents_minimal", root / "half_copied")
         (root / "half_copied" / "manifest.json").write_text('{"schema_version": 2, "trace_id"')
         app = TraceViewerApp(root, picker=True)
+    elif shot.sessions:
+        # $CODEX_HOME/sessions of a few sample runs, merged: a multi-agent run, a resumed one, a plain one.
+        home = Path(tempfile.mkdtemp(prefix="trace-viewer-shot-")) / "codex_home"
+        for case in ("agents_full", "compaction_remote_manual", "exec_basic", "tools_multiturn_resume"):
+            shutil.copytree(
+                ROOT / "sample_traces" / "rollouts" / case / "sessions", home / "sessions", dirs_exist_ok=True
+            )
+        # A trace bundle of one run, where a copied run keeps it (the picker marks that session ◆).
+        shutil.copytree(ROOT / "sample_traces" / "rollouts" / "exec_basic" / "bundle", home / "exec_basic")
+        app = TraceViewerApp(home / "sessions", sessions=True)
     else:
         app = TraceViewerApp(ROOT / "sample_traces" / shot.sample)
     async with app.run_test(size=shot.size) as pilot:
