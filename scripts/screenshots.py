@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import socket
 import subprocess
@@ -157,6 +158,15 @@ async def _loaded(pilot: Any) -> None:
 
 
 async def take(shot: Shot, out: Path) -> Path:
+    saved_home = os.environ.get("HOME")
+    try:
+        return await _take(shot, out)
+    finally:  # the sessions shot points HOME at a fresh folder
+        if saved_home is not None:
+            os.environ["HOME"] = saved_home
+
+
+async def _take(shot: Shot, out: Path) -> Path:
     if shot.picker:
         # A folder with a healthy and a torn bundle (and one whose manifest is not JSON).
         root = Path(tempfile.mkdtemp(prefix="trace-viewer-shot-")) / "traces"
@@ -166,8 +176,10 @@ async def take(shot: Shot, out: Path) -> Path:
         (root / "half_copied" / "manifest.json").write_text('{"schema_version": 2, "trace_id"')
         app = TraceViewerApp(root, picker=True)
     elif shot.sessions:
-        # $CODEX_HOME/sessions of a few sample runs, merged: a multi-agent run, a resumed one, a plain one.
-        home = Path(tempfile.mkdtemp(prefix="trace-viewer-shot-")) / "codex_home"
+        # ~/.codex/sessions of a few sample runs, merged: a multi-agent run, a resumed one, plain ones.
+        # HOME is a fresh folder for this shot, so the title reads ~/.codex/sessions on every machine.
+        os.environ["HOME"] = tempfile.mkdtemp(prefix="trace-viewer-shot-")
+        home = Path(os.environ["HOME"]) / ".codex"
         for case in ("agents_full", "compaction_remote_manual", "exec_basic", "tools_multiturn_resume"):
             shutil.copytree(
                 ROOT / "sample_traces" / "rollouts" / case / "sessions", home / "sessions", dirs_exist_ok=True

@@ -62,8 +62,11 @@ async def test_the_matching_bundle_is_offered_and_opens_with_B() -> None:
         assert screen.session.path == ROLLOUTS / "exec_basic" / "bundle"
 
 
-async def test_a_sessions_tree_opens_the_picker_with_sub_agents_under_their_parent(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+async def test_a_sessions_tree_opens_the_picker_with_sub_agents_under_their_parent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    home = tmp_path / ".codex"
     for case in ("agents_full", "exec_basic", "tools_multiturn_resume"):
         shutil.copytree(ROLLOUTS / case / "sessions", home / "sessions", dirs_exist_ok=True)
     target = resolve_target(str(home / "sessions"))
@@ -77,6 +80,7 @@ async def test_a_sessions_tree_opens_the_picker_with_sub_agents_under_their_pare
         assert [depth for depth, _ in screen.rows] == [0, 0, 1, 1, 0]
         text = screen_text(app)
         assert "First: say turn 1." in text and "/root/worker_a" in text
+        assert "Sessions under ~/.codex/sessions" in text and str(tmp_path) not in text  # the home shown as ~
         await pilot.press("down", "enter")  # the multi-agent session (second newest)
         await wait_loaded(pilot)
         viewer = app.screen

@@ -53,6 +53,17 @@ def _clip_left(text: str, width: int) -> str:
     return text if len(text) <= width else "…" + text[-(width - 1) :]
 
 
+def shown_root(root: Path) -> str:
+    """The tree's path as a person writes it: ``~/.codex/sessions`` rather than the full home path."""
+    try:
+        home = Path.home()
+    except RuntimeError:  # no home directory known
+        return str(root)
+    if root == home:
+        return "~"
+    return f"~/{root.relative_to(home)}" if root.is_relative_to(home) else str(root)
+
+
 def _started(info: SessionInfo) -> str:
     started = info.started or "?"
     return started.replace("T", " ")[:19]
@@ -79,7 +90,7 @@ class SessionsPickerScreen(Screen[None]):
         self.query_text = ""
 
     def compose(self) -> ComposeResult:
-        title = Text.assemble(("Sessions under ", "bold"), safe_line(str(self.root)))
+        title = Text.assemble(("Sessions under ", "bold"), safe_line(shown_root(self.root)))
         title.append("  (sub-agent threads under their parent; ◆ a trace bundle of the run exists)", "dim")
         yield Static(title, id="picker-title")
         yield Input(placeholder="filter: prompt, cwd, model, status:completed …  (/ to focus)", id="picker-filter")
