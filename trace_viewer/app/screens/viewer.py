@@ -90,9 +90,9 @@ class ViewerScreen(Screen[None]):
         for command in COMMANDS
     ]
 
-    view: reactive[ViewState] = reactive(ViewState, init=False, always_update=False)
+    view: reactive[ViewState] = reactive(ViewState, init=False, always_update=False, repaint=False)
     # Progress of the initial load (None once loaded): only the header shows it, so it is apart from the view.
-    progress: reactive[float | None] = reactive(None, init=False)
+    progress: reactive[float | None] = reactive(None, init=False, repaint=False)
 
     def __init__(self, session: ReplaySession, *, follow: bool = False, observed: bool = False) -> None:
         super().__init__()

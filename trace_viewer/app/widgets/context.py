@@ -43,7 +43,7 @@ class ContextPane(BlockList[Block]):
         Binding("space", "activate", "Fold/unfold", show=False),
     ]
 
-    view: reactive[ViewState] = reactive(ViewState, init=False, always_update=False)
+    view: reactive[ViewState] = reactive(ViewState, init=False, always_update=False, repaint=False)
 
     GUTTER = 2
 
@@ -81,8 +81,8 @@ class ContextPane(BlockList[Block]):
         if style_changed:
             self.clear_cache()
         follow_end = view.position >= session.total and not any(block.current for block in blocks)
-        self.update_view(session, view.position, blocks, follow_end=follow_end, top=view.diff and not old.diff)
         self.focus_item = view.focus_item
+        self.update_view(session, view.position, blocks, follow_end=follow_end, top=view.diff and not old.diff)
         if view.focus_item is not None:
             self.select_item(view.focus_item)
 
@@ -113,7 +113,7 @@ class ContextPane(BlockList[Block]):
                 if call_id:
                     self._tool_labels[call_id] = tool_title(rollout, tool)[0]
             self._labels_revision = session.revision
-        self.set_blocks(blocks)
+        self.set_blocks(blocks, repaint=False)
         keys = [block.key for block in blocks]
         self.cursor = keys.index(previous_key) if previous_key in keys else None
         current = next((i for i, block in enumerate(blocks) if block.current), None)
@@ -125,7 +125,7 @@ class ContextPane(BlockList[Block]):
             self.scroll_intent("block", current, True)
         else:
             self.scroll_intent("y", old_scroll)
-        self.refresh()
+        self.repaint()
 
     def select_item(self, item_id: str) -> bool:
         """Put the cursor on an item and scroll it to the top. False if it is not shown."""
@@ -223,6 +223,10 @@ class ContextPane(BlockList[Block]):
             text.append("\nEverything above is the state before the fault.", palette["meta"])
             return text
         return Text(safe(block.text), style=palette["meta"])
+
+    def decoration_key(self, block: Block, index: int, line: int) -> Hashable:
+        focused = block.kind == "item" and block.item_id is not None and block.item_id == self.focus_item
+        return (block.kind, block.current, block.mark, focused, index == self.cursor)
 
     def decorate(self, block: Block, index: int, strip: Strip, line: int, width: int) -> Strip:
         palette = self.palette()

@@ -18,14 +18,21 @@ CUT_OFF = "trace.jsonl: the last line is cut off (no newline), and nothing has b
 
 
 class EventBar(Themed, Static):
-    view: reactive[ViewState] = reactive(ViewState, init=False, always_update=False)
+    view: reactive[ViewState] = reactive(ViewState, init=False, always_update=False, repaint=False)
 
     def __init__(self, session: ReplaySession, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.session = session
+        self._shown: Text | None = None
 
     def watch_view(self, view: ViewState) -> None:
-        self.update(self.text(view))
+        self._show(self.text(view))
+
+    def _show(self, text: Text) -> None:
+        # A fixed height (viewer.tcss): no layout; an unchanged line is not redrawn.
+        if text != self._shown:
+            self._shown = text
+            self.update(text, layout=False)
 
     def text(self, view: ViewState) -> Text:
         session = self.session

@@ -36,18 +36,25 @@ def status_name(session: ReplaySession, view: ViewState) -> str:
 class TraceHeader(Themed, Static):
     """Two rows. Top: bundle folder, status, models, duration, ids. Bottom: seq, thread, modes, fault."""
 
-    view: reactive[ViewState] = reactive(ViewState, init=False, always_update=False)
-    progress: reactive[float | None] = reactive(None, init=False)
+    view: reactive[ViewState] = reactive(ViewState, init=False, always_update=False, repaint=False)
+    progress: reactive[float | None] = reactive(None, init=False, repaint=False)
 
     def __init__(self, session: ReplaySession, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.session = session
+        self._shown: Text | None = None
 
     def watch_view(self, view: ViewState) -> None:
-        self.update(self.text(view))
+        self._show(self.text(view))
 
     def watch_progress(self) -> None:
-        self.update(self.text(self.view))
+        self._show(self.text(self.view))
+
+    def _show(self, text: Text) -> None:
+        # A fixed height (viewer.tcss): no layout; an unchanged line is not redrawn.
+        if text != self._shown:
+            self._shown = text
+            self.update(text, layout=False)
 
     def text(self, view: ViewState) -> Text:
         session = self.session

@@ -58,7 +58,7 @@ class InspectorPane(Themed, ScrollView, can_focus=True, inherit_bindings=False):
         Binding("ctrl+end", "scroll_end", "Bottom", show=False),
     ]
 
-    view: reactive[ViewState] = reactive(ViewState, init=False, always_update=False)
+    view: reactive[ViewState] = reactive(ViewState, init=False, always_update=False, repaint=False)
 
     def __init__(self, session: ReplaySession, *, id: str | None = None) -> None:
         super().__init__(id=id)

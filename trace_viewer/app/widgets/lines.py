@@ -10,6 +10,12 @@ block to learn its height: blocks that can be estimated cheaply
 (``estimate_height``) keep the estimate until they come into view, and only the
 blocks on screen are rendered (and measured) before a frame is drawn. Measuring
 block ``i`` only moves the blocks after it, so the top of the view stays put.
+
+Moving through a trace changes a few rows at a time (the current row, a cursor,
+a header line), so an update repaints only the screen rows whose content
+changed: ``render_line`` notes what it drew on each row (the block's cache key,
+the row in the block and ``decoration_key``), and ``repaint`` compares that
+with what each row would show now. Everything else keeps Textual's cached lines.
 """
 
 from __future__ import annotations
@@ -177,6 +183,8 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
         self._line_style: Style | None = None
         # What the view should scroll to once its size is known: ("end",), ("block", i, top), ("y", y).
         self._scroll_intent: tuple[Any, ...] | None = None
+        # What ``render_line`` drew on each screen row (see ``_row_signature``); cleared to repaint all.
+        self._painted: dict[int, Hashable] = {}
 
     # ----- to implement -----------------------------------------------------------
     def render_block(self, block: B, width: int) -> RenderableType:
@@ -197,16 +205,22 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
         """Per-row styling that changes often (cursor, current) without re-rendering."""
         return strip
 
+    def decoration_key(self, block: B, index: int, line: int) -> Hashable:
+        """Everything ``decorate`` reads for this row: a row is repainted when this or its block key changes."""
+        return index == self.cursor
+
     # ----- model ------------------------------------------------------------------
-    def set_blocks(self, blocks: Sequence[B]) -> None:
+    def set_blocks(self, blocks: Sequence[B], *, repaint: bool = True) -> None:
+        """New blocks; ``repaint=False`` when the caller scrolls first and then calls ``repaint``."""
         self.blocks = list(blocks)
         if self.cursor is not None and self.cursor >= len(self.blocks):
             self.cursor = len(self.blocks) - 1 if self.blocks else None
-        self._layout()
+        self._layout(repaint=repaint)
 
     def clear_cache(self) -> None:
         self._strips.clear()
         self._estimates.clear()
+        self._painted.clear()
         self._layout()
 
     def _content_width(self) -> int:
@@ -225,7 +239,7 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
             self._strips[key] = strips
         return strips
 
-    def _layout(self) -> None:
+    def _layout(self, *, repaint: bool = True) -> None:
         if not self.size.width:
             return  # not laid out yet: on_resize lays out at the real width
         width = self._content_width()
@@ -257,7 +271,8 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
             for index in sorted(estimated):
                 self._exact_height(index)
         self._update_offsets()
-        self.refresh()
+        if repaint:
+            self.repaint()
 
     def _update_offsets(self) -> None:
         self._offsets = [0, *accumulate(self._heights)]
@@ -311,12 +326,24 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
         else:
             self._measure_down(first, viewport + top - self._offsets[first])
 
+    def _view_estimated(self) -> bool:
+        """Some block in view still has an estimated height."""
+        viewport = self.scrollable_content_region.height or self.size.height or 1
+        top = int(self.scroll_offset.y)
+        first = self.block_at_line(top)
+        if first is None:
+            return bool(self._estimated)
+        bottom = self.block_at_line(top + viewport - 1)
+        last = len(self.blocks) - 1 if bottom is None else bottom
+        return any(index in self._estimated for index in range(first, last + 1))
+
     def _scroll_end(self) -> None:
         viewport = self.scrollable_content_region.height or 0
         self._measure_up(len(self.blocks) - 1, viewport)
         self.scroll_to(y=max(0, self._offsets[-1] - viewport), animate=False, immediate=True)
 
     def on_resize(self, event: events.Resize) -> None:
+        self._painted.clear()
         if self._content_width() != self._width or len(self._heights) != len(self.blocks):
             self._layout()
         self._apply_scroll_intent()
@@ -355,6 +382,11 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
 
     # ----- drawing ----------------------------------------------------------------
     def render_lines(self, crop: Region) -> list[Strip]:
+        if self._estimated and self._painted and self._view_estimated():
+            # Rows drawn before are about to move under rows Textual keeps cached: draw them all again.
+            # (``repaint`` measures the view first, so this is only a safety net.)
+            self._painted.clear()
+            self.refresh()
         self._measure_view()
         # The widget's style walks the DOM on every access: once per frame, not once per row.
         self._line_style = self.rich_style
@@ -370,14 +402,49 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
         base = self._line_style or self.rich_style
         index = self.block_at_line(line)
         if index is None:
+            self._painted[y] = (scroll_x, width, base)
             return Strip.blank(width, base)
         block = self.blocks[index]
         inner = max(1, width - self.GUTTER)
-        strips = self._block_strips(block, inner)
+        key = (self.block_key(block), inner)
+        strips = self._block_strips(block, inner, key)
         row = line - self._offsets[index]
+        self._painted[y] = (scroll_x, width, base, key, row, self.decoration_key(block, index, row))
         strip = strips[row] if row < len(strips) else Strip.blank(inner)
         strip = self.decorate(block, index, strip.extend_cell_length(inner), row, width)
         return strip.crop_extend(scroll_x, scroll_x + width, base).apply_style(base)
+
+    def _row_signature(self, y: int, base: Style) -> Hashable:
+        """What ``render_line(y)`` would note for screen row ``y`` now (without rendering anything)."""
+        scroll_x, scroll_y = self.scroll_offset
+        width = self._width or self._content_width()
+        line = scroll_y + y
+        index = self.block_at_line(line)
+        if index is None:
+            return (scroll_x, width, base)
+        block = self.blocks[index]
+        row = line - self._offsets[index]
+        key = (self.block_key(block), max(1, width - self.GUTTER))
+        return (scroll_x, width, base, key, row, self.decoration_key(block, index, row))
+
+    def repaint(self) -> None:
+        """Refresh the screen rows whose content changed since they were drawn (all of them if unknown)."""
+        painted = self._painted
+        viewport = self.scrollable_content_region.height
+        if not painted or not viewport or len(self._heights) != len(self.blocks):
+            self.refresh()
+            return
+        self._measure_view()
+        base = self.rich_style
+        width = max(self.virtual_size.width, self.size.width)
+        start: int | None = None
+        for y in range(viewport + 1):
+            changed = y < viewport and (y not in painted or painted[y] != self._row_signature(y, base))
+            if changed and start is None:
+                start = y
+            elif not changed and start is not None:
+                self.refresh(Region(0, start, width, y - start))
+                start = None
 
     # ----- navigation -------------------------------------------------------------
     def _selectable_indexes(self) -> list[int]:
@@ -390,7 +457,7 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
         self.cursor = index
         if index is not None and scroll:
             self.scroll_to_block(index)
-        self.refresh()
+        self.repaint()
         if changed and notify and index is not None:
             self.post_message(self.CursorMoved(self, index))
 

@@ -36,7 +36,7 @@ class TimelinePane(BlockList[TimelineRow]):
     FIXED_HEIGHT = 1
     activate_on_first_click = True
 
-    view: reactive[ViewState] = reactive(ViewState, init=False, always_update=False)
+    view: reactive[ViewState] = reactive(ViewState, init=False, always_update=False, repaint=False)
 
     def __init__(self, session: ReplaySession, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -75,7 +75,7 @@ class TimelinePane(BlockList[TimelineRow]):
                 continue
             hidden_under = row.depth if row.key in self.collapsed else None
             visible.append(row)
-        self.set_blocks(visible)
+        self.set_blocks(visible, repaint=False)
         keys = [row.key for row in visible]
         if cursor_key in keys:
             self.cursor = keys.index(cursor_key)
@@ -87,7 +87,7 @@ class TimelinePane(BlockList[TimelineRow]):
         elif not self.has_focus and visible:
             last_started = max((i for i, row in enumerate(visible) if row.visible_at(self.position)), default=0)
             self.scroll_intent("block", last_started, False)
-        self.refresh()
+        self.repaint()
 
     def block_key(self, block: TimelineRow) -> Hashable:
         position = self.position
@@ -111,6 +111,9 @@ class TimelinePane(BlockList[TimelineRow]):
             detail=block.detail_at(position),
             width=width,
         )
+
+    def decoration_key(self, block: TimelineRow, index: int, line: int) -> Hashable:
+        return (block.key == self.current_key, block.visible_at(self.position), index == self.cursor)
 
     def decorate(self, block: TimelineRow, index: int, strip: Strip, line: int, width: int) -> Strip:
         palette = self.palette()

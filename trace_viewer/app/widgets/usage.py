@@ -28,7 +28,7 @@ WARM_IN_THREAD_ABOVE = 2000
 
 
 class UsagePane(Themed, Static):
-    view: reactive[ViewState] = reactive(ViewState, init=False, always_update=False)
+    view: reactive[ViewState] = reactive(ViewState, init=False, always_update=False, repaint=False)
 
     def __init__(self, session: ReplaySession, tokens: SessionTokens | None, *, id: str | None = None) -> None:
         super().__init__(id=id)
