@@ -22,7 +22,7 @@ from trace_viewer.bundle.shards import ShardReader
 from trace_viewer.reducer import Reducer
 from trace_viewer.reducer.errors import ReduceError
 from trace_viewer.reducer.prepared import assemble, prepared_prompt_problem
-from trace_viewer.reducer.replay import reduce_bundle
+from trace_viewer.reducer.replay import Replay, reduce_bundle
 
 ROOT = "thread-root"
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_traces"
@@ -612,3 +612,43 @@ def test_the_reference_fields_table_names_every_reference_of_every_event() -> No
             assert payload_refs(envelope.type, payload) == holding
             checked += 1
     assert checked > 500
+
+
+def _many_shards(tmp_path: Path) -> BundleBuilder:
+    bundle = started(tmp_path)
+    bundle.shard_limit = 4000  # a shard every few calls
+    history: list[dict[str, Any]] = [USER]
+    for index in range(12):
+        history = [*history, message("user", f"question {index} " + "x" * 200)]
+        bundle.inference(f"i{index}", "turn-1", history, [message("assistant", f"answer {index}")])
+    return bundle
+
+
+def _replay_with_one_shard_cached(bundle: BundleBuilder, **write_options: Any) -> tuple[Replay, ShardReader]:
+    bundle.write(**write_options)
+    replay = Replay(bundle.dir)
+    assert replay.bundle is not None
+    reader = replay.bundle.payloads.shards
+    reader.cache_bytes = 1  # nothing but the shard being read stays decompressed
+    reader.small_cache_bytes = 0
+    replay.finish()
+    return replay, reader
+
+
+def test_the_end_of_log_check_does_not_decompress_every_shard_again(tmp_path: Path) -> None:
+    """Payloads are checked when first referenced, while their shard is at hand; not all over after the log."""
+    bundle = _many_shards(tmp_path)
+    replay, reader = _replay_with_one_shard_cached(bundle)
+    shards = len(list((bundle.dir / "payloads").glob("*.zst")))
+    assert shards >= 6 and replay.reducer.fault is None
+    assert reader.decompressions == shards  # (it was about twice as many: once in the log, once after it)
+    assert json_state(replay.reducer) == json_state(reduce_bundle(bundle.dir))
+
+
+def test_an_early_check_does_not_hide_a_problem_or_change_which_is_reported(tmp_path: Path) -> None:
+    bundle = _many_shards(tmp_path)
+    prompts = [_inference_refs(bundle, index)["prepared_prompt_payload"]["raw_payload_id"] for index in range(12)]
+    replay, _ = _replay_with_one_shard_cached(bundle, corrupt={prompts[5]: b'["a"]', prompts[2]: b"{}"})
+    fault = replay.reducer.fault
+    assert fault is not None and fault.after_log and fault.payload_id == min(prompts[2], prompts[5])
+    assert replay.reducer.events_applied == len(bundle.events)

@@ -396,6 +396,14 @@ class ShardReader:
                     return f"missing footer in payload shard {number}"
         return None
 
+    def resident(self, payload_id: str, number: int) -> bool:
+        """Can the record be read without decompressing its shard from the start (it may not exist)?"""
+        with self._lock:
+            if (number, payload_id) in self._small:
+                return True
+            shard = self._shards.get(number)
+            return shard is not None and shard.data is not None
+
     # ----- cache introspection (tests, benchmarks) -------------------------------------------
     def resident_bytes(self) -> int:
         """Decompressed bytes held for shards other than the live one."""

@@ -14,6 +14,7 @@ import os
 import time
 import traceback
 from collections import deque
+from itertools import islice
 from pathlib import Path
 
 from trace_viewer.bundle import Bundle, EventLog, EventLogError, LogEntry, NoPayloads
@@ -59,6 +60,10 @@ class Replay:
         self._held: deque[LogEntry] = deque()
         self._held_since: float | None = None
         self._held_attempts = 0  # failed reads of the held event's payloads
+        # Schema 3: payloads that passed the end-of-log check early (see `_check_new_payloads`), and
+        # how many of the reducer's `raw_payloads` were looked at for that.
+        self._passed: dict[str, RawPayload] = {}
+        self._registered = 0
         self._open()
 
     def _open(self) -> None:
@@ -121,6 +126,8 @@ class Replay:
                 if change is None:
                     break
                 changes.append(change)
+                if self.reducer.schema_version >= 3:
+                    self._check_new_payloads()
         except EventLogError as error:
             if error.kind in ("truncated", "replaced"):
                 self.reset_reason = error.reason
@@ -225,6 +232,28 @@ class Replay:
             self._check_payloads()
         self.finished = True
 
+    def _check_new_payloads(self) -> None:
+        """Schema 3: the end-of-log check of each payload an event referenced first, done now.
+
+        Its record was written just before, so its shard is most likely still decompressed; after
+        the log, every shard would have to be decompressed again (they do not all fit the cache).
+        A payload whose shard is not at hand is left for then. Only a pass is kept: a payload with
+        a problem is checked again, and reported, after the log, in the official order.
+        """
+        assert self.bundle is not None
+        raw_payloads = self.reducer.rollout.raw_payloads
+        fresh = len(raw_payloads) - self._registered
+        self._registered = len(raw_payloads)
+        if fresh <= 0:  # (fewer: the reducer was rebuilt without a faulty event)
+            return
+        shards = self.bundle.payloads.shards
+        # References are only ever added, so the newest are at the end.
+        for ref in islice(reversed(raw_payloads.values()), fresh):
+            if not isinstance(ref.shard, int) or not shards.resident(ref.raw_payload_id, ref.shard):
+                continue
+            if self._payload_problem(ref) is None:
+                self._passed[ref.raw_payload_id] = ref
+
     def _check_payloads(self) -> None:
         """Schema 2 on: every referenced payload must exist and be JSON, even ones never read.
 
@@ -250,7 +279,9 @@ class Replay:
             self.reducer.record_fault(Fault(footer, after_log=True))
             return
         problems: dict[str, str] = {}
-        for ref in sorted(raw_payloads.values(), key=_shard_order):
+        passed = self._passed
+        unchecked = [ref for ref in raw_payloads.values() if passed.get(ref.raw_payload_id) is not ref]
+        for ref in sorted(unchecked, key=_shard_order):
             problem = self._payload_problem(ref)
             if problem is not None:
                 problems[ref.raw_payload_id] = problem
