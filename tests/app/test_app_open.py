@@ -12,7 +12,7 @@ from trace_viewer.app import run
 from trace_viewer.app.locate import resolve_target
 from trace_viewer.app.main import TraceViewerApp
 from trace_viewer.app.screens.picker import PickerScreen
-from trace_viewer.app.screens.viewer import ViewerScreen
+from trace_viewer.app.screens.viewer import RedrawSchedule, ViewerScreen
 
 
 def test_resolve_target_kinds(tmp_path, monkeypatch) -> None:
@@ -142,3 +142,10 @@ def test_no_argument_opens_the_same_sample_as_the_cli(monkeypatch) -> None:
 
     monkeypatch.delenv("CODEX_ROLLOUT_TRACE_ROOT", raising=False)
     assert resolve_target(None).path == sample_path()
+
+
+def test_the_panes_follow_a_loading_trace_less_and_less_often() -> None:
+    """Each redraw of a growing trace costs more: waits double (1, 2, 4 s...), not a fixed rate."""
+    schedule = RedrawSchedule(100.0, first_s=1.0)
+    due = [now for now in (100.5 + 0.5 * step for step in range(30)) if schedule.due(now)]
+    assert due == [101.0, 103.0, 107.0, 115.0]

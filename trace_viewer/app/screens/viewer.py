@@ -56,16 +56,33 @@ LOAD_SLICE_SECONDS = 0.05
 FIRST_FRAME_S = 0.05
 # The first slice is longer: small bundles load completely before the first frame.
 FIRST_SLICE_SECONDS = 0.1
-# While loading, the panes follow the growing trace this often (each redraw rebuilds the timeline and
-# context: on a large trace, redrawing 4 times a second made the whole load several times slower);
-# the header's progress figure moves after every slice.
+# While loading, the panes follow the growing trace after this long, then twice as long each time (each
+# redraw rebuilds the timeline and context, and costs more as the trace grows: at a fixed rate a slow
+# machine spent half the load redrawing); the header's progress figure moves after every slice.
 REDRAW_SECONDS = 1.0
+
 # Following: how much of the UI loop one read may take before the screen gets a chance to draw.
 POLL_BUDGET_S = 0.05
 # An event waiting for its payload file is looked at again this soon (even if nothing seems to change).
 PAYLOAD_RETRY_S = 0.05
 # A torn last line is "pending" while writes arrive; after this long without one it is shown as cut off.
 QUIET_S = 5.0
+
+
+class RedrawSchedule:
+    """When the panes follow a loading trace: ``REDRAW_SECONDS`` after the start, then after twice as
+    long as the previous wait each time (the redraws' share of the load stays small however long it is)."""
+
+    def __init__(self, start: float, first_s: float = REDRAW_SECONDS) -> None:
+        self.last = start
+        self.interval = first_s
+
+    def due(self, now: float) -> bool:
+        if now - self.last < self.interval:
+            return False
+        self.last = now
+        self.interval *= 2
+        return True
 
 
 def _disk_stamp(path: Path) -> tuple[object, ...]:
@@ -222,13 +239,12 @@ class ViewerScreen(Screen[None]):
         # Let the bound panes take their first view and the first frame reach the terminal.
         await asyncio.sleep(FIRST_FRAME_S)
         loop = asyncio.get_running_loop()
-        last = loop.time()
+        redraws = RedrawSchedule(loop.time())
         while not self.session.done:
             self.session.load(budget_s=LOAD_SLICE_SECONDS)
             self.progress = None if self.session.done else self.session.progress()
-            if loop.time() - last >= REDRAW_SECONDS:
+            if redraws.due(loop.time()):
                 self.post_message(SessionGrew(done=False))
-                last = loop.time()
             await asyncio.sleep(0)
         self.post_message(SessionGrew(done=True))
 
