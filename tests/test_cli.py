@@ -135,12 +135,27 @@ def test_bad_input_is_one_line_and_non_zero(args: list[str], code: int) -> None:
 def test_internal_errors_are_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TRACE_VIEWER_DEBUG", raising=False)
 
-    def boom(reducer: Any) -> bytes:
+    def boom(reducer: Any, out: Any) -> None:
+        out.write(b"{")
         raise RuntimeError("boom\nsecond line")
 
-    monkeypatch.setattr(cli, "dump_reducer_state", boom)
+    monkeypatch.setattr(cli, "write_reducer_state", boom)
     code, _, err = call(capsys, "reduce", str(SAMPLES / "exec_basic"))
     assert code == 3 and len(err.splitlines()) == 1 and "internal error: RuntimeError: boom" in err
+
+
+def test_an_internal_error_while_writing_leaves_no_half_state(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def boom(reducer: Any, out: Any) -> None:
+        out.write(b"{")
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "write_reducer_state", boom)
+    target = tmp_path / "state.json"
+    code, _, err = call(capsys, "reduce", str(SAMPLES / "exec_basic"), "-o", str(target))
+    assert code == 3 and "internal error: RuntimeError: boom" in err
+    assert not target.exists()
 
 
 @pytest.mark.parametrize("content", [None, "{", "[]"])

@@ -22,6 +22,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from corpora import SHARED, cases_or_skip
 
@@ -122,6 +123,14 @@ def test_reduced_state_equals_official(case: Path) -> None:
     assert fault is None, f"unexpected fault: {fault}"
     difference = first_difference(state, expected_state(case))
     assert difference is None, f"first difference at {difference}"
+
+
+@pytest.mark.parametrize("case", cases_or_skip(CASES, *SHARED_CORPORA, ids=case_id))
+def test_the_state_written_in_pieces_is_the_whole_state_formatted(case: Path) -> None:
+    """`reduce` writes the state one map entry at a time; byte for byte, that is the compact state
+    indented by 2 as a whole (refused cases too: their partial state)."""
+    _, _, reducer = reduced_with_reducer(case)
+    assert cli.dump_reducer_state(reducer) == msgspec.json.format(reducer.state_json(), indent=2)
 
 
 @pytest.mark.parametrize("case", cases_or_skip(STATE_CASES, *SHARED_CORPORA, ids=case_id))

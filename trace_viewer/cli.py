@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 from trace_viewer.text import one_line
 
@@ -117,9 +117,16 @@ def _raise_internal_error(replay: Replay) -> None:
 
 def dump_reducer_state(reducer: Reducer) -> bytes:
     """A reducer's state as the official reducer writes it: 2-space indent, raw UTF-8, no trailing newline."""
-    import msgspec
+    from trace_viewer.model import state_json_pieces
 
-    return msgspec.json.format(reducer.state_json(), indent=2)
+    return b"".join(state_json_pieces(reducer.rollout))
+
+
+def write_reducer_state(reducer: Reducer, out: BinaryIO) -> None:
+    """``dump_reducer_state`` written piece by piece (a large state is never held twice as text)."""
+    from trace_viewer.model import state_json_pieces
+
+    out.writelines(state_json_pieces(reducer.rollout))
 
 
 def dump_state(state: dict[str, Any]) -> bytes:
@@ -155,13 +162,18 @@ def cmd_reduce(args: argparse.Namespace) -> int:
     fault = replay.fault
     if fault is not None and not args.partial:
         raise CliError(fault_line(bundle, fault))
-    data = dump_reducer_state(replay.reducer)
     if target is None:
-        sys.stdout.buffer.write(data + b"\n")
+        write_reducer_state(replay.reducer, sys.stdout.buffer)
+        sys.stdout.buffer.write(b"\n")
         sys.stdout.buffer.flush()
     else:
         try:
-            target.write_bytes(data)
+            with target.open("wb") as handle:
+                try:
+                    write_reducer_state(replay.reducer, handle)
+                except BaseException:
+                    target.unlink(missing_ok=True)  # (a bug of ours mid-way leaves no half a state)
+                    raise
         except OSError as error:
             raise CliError(f"cannot write {args.output}: {error.strerror or error}") from None
     if fault is not None:

@@ -10,6 +10,8 @@ The model knows nothing about how it is built (``trace_viewer.reducer``) or show
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import msgspec
 
 from trace_viewer.model.base import (
@@ -110,6 +112,33 @@ def to_state_json(rollout: RolloutTrace) -> bytes:
     return _ENCODER.encode(rollout)
 
 
+def state_json_pieces(rollout: RolloutTrace) -> Iterator[bytes]:
+    """``to_state_json`` indented by 2 (as ``msgspec.json.format`` indents it), one map entry at a
+    time: written piece by piece, the text never exists whole, nor once compact and once indented."""
+    encode = _ENCODER.encode
+    opening = b"{\n  "
+    for name in rollout.__struct_fields__:
+        value = getattr(rollout, name)
+        if value is UNSET:  # (omitted, as the encoder omits it)
+            continue
+        yield opening + encode(name) + b": "
+        opening = b",\n  "
+        if isinstance(value, dict) and value:
+            entry = b"{\n    "
+            for key in sorted(value):
+                yield entry + encode(key) + b": " + _indented(encode(value[key]), b"\n    ")
+                entry = b",\n    "
+            yield b"\n  }"
+        else:
+            yield _indented(encode(value), b"\n  ")
+    yield b"\n}"
+
+
+def _indented(compact: bytes, newline: bytes) -> bytes:
+    # (A raw newline is never inside JSON text, so each one starts a line of the formatted value.)
+    return msgspec.json.format(compact, indent=2).replace(b"\n", newline)
+
+
 def to_builtins(value: object) -> object:
     """The graph (or any part of it) as plain JSON values: dicts, lists, strings, numbers."""
     return msgspec.json.decode(_ENCODER.encode(value))
@@ -196,6 +225,7 @@ __all__ = [
     "new_execution",
     "new_rollout",
     "producer_source_id",
+    "state_json_pieces",
     "tag_of",
     "to_builtins",
     "to_state_json",
