@@ -32,7 +32,8 @@ from trace_viewer.session import ReplaySession
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_traces"
 FINAL_MESSAGE = "All done: printed hello and 2."  # exec_basic's last assistant message
-WAIT_S = 15.0
+# Every wait is for a condition or a message, never for time; this only gives up on a hang.
+WAIT_S = 60.0
 
 
 async def until(pilot: object, condition: Callable[[], bool], what: str, wait_s: float = WAIT_S) -> None:
@@ -71,7 +72,7 @@ def start_writer(tmp_path: Path, holds: tuple[int, ...], event_delay: float = 0.
     writer = WriterThread(SAMPLES / "exec_basic", tmp_path / "exec_basic", options, holds=holds)
     writer.start()
     # The app opens on a known prefix: the writer is held at its first hold point.
-    assert writer.held.wait(WAIT_S), "the writer never reached its first hold"
+    assert writer.wait_held(holds[0], WAIT_S), "the writer never reached its first hold"
     return writer
 
 
@@ -125,12 +126,13 @@ async def test_app_follows_pauses_and_toggles(tmp_path: Path) -> None:
         writer.stop()
 
 
-async def follow_to_the_end(tmp_path: Path, opened_at: int) -> set[int]:
+async def follow_to_the_end(tmp_path: Path, opened_at: int, then: tuple[int, ...] = ()) -> set[int]:
     """Open the app once ``opened_at`` lines are written, let the writer finish, check the end state.
 
+    The writer also holds after each line count in ``then``, until the screen shows that many events.
     Returns the event totals the screen went through.
     """
-    writer = start_writer(tmp_path, holds=(opened_at,), event_delay=0.04)  # about 0.7 s of writing
+    writer = start_writer(tmp_path, holds=(opened_at, *then), event_delay=0.04)
     total = reduce_bundle(SAMPLES / "exec_basic").events_applied
     seen_totals: set[int] = set()
 
@@ -140,6 +142,10 @@ async def follow_to_the_end(tmp_path: Path, opened_at: int) -> set[int]:
             screen = app.screen
             assert isinstance(screen, ViewerScreen)
             await until(pilot, lambda: screen.session.total == opened_at, f"the first {opened_at} events")
+            for lines in then:
+                writer.release()
+                await until(pilot, lambda n=lines: screen.session.total == n, f"{lines} events, while it is written")
+                seen_totals.add(screen.session.total)
             writer.release()
 
             def done() -> bool:
@@ -151,7 +157,7 @@ async def follow_to_the_end(tmp_path: Path, opened_at: int) -> set[int]:
             await until(pilot, lambda: screen.position == total, "the position to reach the end")
             assert screen.session.reducer.to_json() == reduce_bundle(writer.dest).to_json()
             shown = lambda: FINAL_MESSAGE in visible_text(screen.context)
-            await until(pilot, shown, "the final message on screen", wait_s=5.0)
+            await until(pilot, shown, "the final message on screen")
 
     try:
         await scenario()
@@ -161,8 +167,9 @@ async def follow_to_the_end(tmp_path: Path, opened_at: int) -> set[int]:
 
 
 async def test_app_following_a_bundle_being_written_ends_in_the_offline_state(tmp_path: Path) -> None:
-    seen_totals = await follow_to_the_end(tmp_path, opened_at=5)  # the root thread has started
-    assert len(seen_totals) >= 3  # it grew on screen while being written
+    # The root thread has started at 5; the writer waits at 15 and 25 (of 35) until the screen shows them.
+    seen_totals = await follow_to_the_end(tmp_path, opened_at=5, then=(15, 25))
+    assert {15, 25} <= seen_totals  # it grew on screen while being written
 
 
 async def test_app_opened_before_the_first_thread_shows_it_once_it_starts(tmp_path: Path) -> None:
@@ -185,10 +192,7 @@ async def test_following_a_root_opens_a_bundle_that_appears_after_start(tmp_path
     root = tmp_path / "root"
     root.mkdir()
     old = root / "old"
-    shutil.copytree(SAMPLES / "exec_basic", old)
-    aged = time.time() - 3600
-    for path in (old / "trace.jsonl", old):
-        os.utime(path, (aged, aged))  # finished long ago: listed, not followed
+    shutil.copytree(SAMPLES / "exec_basic", old)  # finished (its recording is closed): listed, not followed
     total = reduce_bundle(SAMPLES / "exec_basic").events_applied
     # The bundle directory appears only after the app is up (and its manifest a little later).
     options = WriterOptions(seed=5, start_delay=0.6, manifest_delay=0.1, event_delay=0.02)
@@ -228,7 +232,14 @@ async def test_following_a_root_opens_a_bundle_that_appears_after_start(tmp_path
         writer.stop()
 
 
-async def test_following_a_root_switches_from_a_finished_bundle_and_offers_while_live(tmp_path: Path) -> None:
+async def test_following_a_root_switches_from_a_finished_bundle_and_offers_while_live(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import trace_viewer.app.screens.viewer as viewer_module
+
+    # The open bundle counts as live while a write was seen within QUIET_S: make that the whole test
+    # (however slow the machine), so "live" means only "written to since it was opened".
+    monkeypatch.setattr(viewer_module, "QUIET_S", 3600.0)
     root = tmp_path / "root"
     root.mkdir()
     shutil.copytree(SAMPLES / "exec_basic", root / "done")
@@ -247,7 +258,7 @@ async def test_following_a_root_switches_from_a_finished_bundle_and_offers_while
             # A new bundle while looking at a finished one: switch to it.
             first.start()
             await until(pilot, lambda: viewing(app, first.dest), "the switch to the new bundle")
-            assert first.held.wait(WAIT_S)
+            assert await asyncio.to_thread(first.wait_held, 8, WAIT_S)
             screen = screen_of(app)
             assert screen is not None and screen.following
             await until(pilot, lambda: screen.session.total == 8, "the first 8 events")
@@ -278,7 +289,7 @@ async def test_following_a_bundle_directory_before_its_manifest_is_written(tmp_p
     # Held before the manifest (not a delay: on a loaded machine the app may start slower than any delay).
     writer = WriterThread(SAMPLES / "exec_basic", dest, WriterOptions(seed=3, event_delay=0.01), holds=(0,))
     writer.start()
-    assert await asyncio.to_thread(writer.held.wait, WAIT_S), "the writer did not create the directory"
+    assert await asyncio.to_thread(writer.wait_held, 0, WAIT_S), "the writer did not create the directory"
     assert (dest / "payloads").is_dir() and not (dest / "manifest.json").exists()
     target = resolve_target(str(dest), follow=True)
     assert target.error is None and not target.picker
@@ -349,6 +360,7 @@ async def test_an_unfinished_bundle_is_followed_once_writes_are_observed(tmp_pat
             await until(pilot, lambda: screen_of(app) not in (None, screen), "a live viewer after the first write")
             live = screen_of(app)
             assert live is not None and live.following and live.view.live.observed
+            await until(pilot, lambda: live.loaded, "the live viewer to load")
             assert "writes observed" in visible_text(live.query_one(TraceHeader))
             await until(pilot, lambda: live.session.finished, "the end of the recording")
             assert live.session.total == total and live.position == total
@@ -376,9 +388,10 @@ async def test_fresh_copies_of_unfinished_or_broken_bundles_open_at_their_fault(
         for path in (torn, unfinished, fresh_copy):
             app = TraceViewerApp(path)
             async with app.run_test(size=(100, 30)) as pilot:
-                await pilot.pause(0.2)
                 screen = app.screen
-                assert isinstance(screen, ViewerScreen) and not screen.following, path
+                assert isinstance(screen, ViewerScreen)
+                await until(pilot, lambda s=screen: s.loaded, f"{path.name} to load")
+                assert not screen.following, path
                 assert screen.session.done and not screen.session.follow  # read offline, as it is on disk
                 header = visible_text(screen.query_one(TraceHeader))
                 if path is torn:
@@ -448,6 +461,8 @@ async def test_idle_following_sleeps_in_the_watcher(tmp_path: Path, monkeypatch:
             screen = app.screen
             assert isinstance(screen, ViewerScreen)
             await until(pilot, lambda: screen.session.total == 10 and not screen.session.waiting, "10 events")
+            # The watch is in place and has read what came before it (one poll): from now on only writes wake it.
+            await until(pilot, lambda: screen.watch_ready and polls, "the watch to be in place")
             await pilot.pause(0.3)
             polls.clear()
             await pilot.pause(1.5)
@@ -471,7 +486,11 @@ async def test_idle_following_sleeps_in_the_watcher(tmp_path: Path, monkeypatch:
 
 
 async def test_a_torn_line_is_pending_only_while_writes_arrive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Following, a torn last line waits for its newline; with no write for QUIET_S it is shown as cut off."""
+    """Following, a torn last line waits for its newline; with no write for QUIET_S it is shown as cut off.
+
+    QUIET_S is short while the test waits for "cut off", and an hour while it checks that a write
+    clears it (so a slow machine cannot make the quiet period pass again in between).
+    """
     import trace_viewer.app.screens.viewer as viewer_module
 
     monkeypatch.setattr(viewer_module, "QUIET_S", 0.6)
@@ -485,18 +504,51 @@ async def test_a_torn_line_is_pending_only_while_writes_arrive(tmp_path: Path, m
         async with app.run_test(size=(120, 30)) as pilot:
             screen = app.screen
             assert isinstance(screen, ViewerScreen) and screen.following
-            await pilot.pause(0.2)
-            assert screen.session.fault is None and screen.session.total == 12  # a torn tail is waited for
+            await until(pilot, lambda: screen.loaded and screen.session.total == 12, "the 12 complete events")
+            assert screen.session.fault is None and screen.session.waiting  # a torn tail is waited for
+            # No write at all: once the quiet period is over, it is shown as cut off.
+            await until(pilot, lambda: screen.view.live.quiet, "the quiet period")
+            assert "cut off" in visible_text(screen.query_one(TraceHeader))
+            assert screen.session.fault is None and screen.session.total == 12
+
+            monkeypatch.setattr(viewer_module, "QUIET_S", 3600.0)
             with (bundle / "trace.jsonl").open("ab") as log:
-                log.write(lines[12][40:60])  # a write arrives: still pending
-            await pilot.pause(0.3)
-            assert not screen.view.live.quiet
-            await until(pilot, lambda: screen.view.live.quiet, "the quiet period", wait_s=5.0)
-            text = visible_text(screen.query_one(TraceHeader))
-            assert "cut off" in text
+                log.write(lines[12][40:60])  # a write arrives: pending again, not cut off
+            await until(pilot, lambda: not screen.view.live.quiet, "the write to clear the cut-off mark")
+            assert "cut off" not in visible_text(screen.query_one(TraceHeader))
+            assert screen.session.fault is None and screen.session.total == 12 and screen.session.waiting
             with (bundle / "trace.jsonl").open("ab") as log:
-                log.write(lines[12][60:])  # the line completes: no longer cut off
-            await until(pilot, lambda: screen.session.total == 13 and not screen.view.live.quiet, "the 13th event")
+                log.write(lines[12][60:])  # the line completes
+            await until(pilot, lambda: screen.session.total == 13 and not screen.session.waiting, "the 13th event")
+            assert not screen.view.live.quiet and screen.session.fault is None
+
+    await scenario()
+
+
+async def test_the_watch_being_ready_is_not_a_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unfinished bundle followed with nothing written is not live; the first real write makes it live.
+
+    QUIET_S is an hour: "live" then means only "a write was seen since it was opened".
+    """
+    import trace_viewer.app.screens.viewer as viewer_module
+
+    monkeypatch.setattr(viewer_module, "QUIET_S", 3600.0)
+    bundle = tmp_path / "unfinished"
+    shutil.copytree(SAMPLES / "exec_basic", bundle)
+    lines = (bundle / "trace.jsonl").read_bytes().splitlines(keepends=True)
+    (bundle / "trace.jsonl").write_bytes(b"".join(lines[:12]))
+
+    async def scenario() -> None:
+        app = TraceViewerApp(bundle, follow=True)
+        async with app.run_test(size=(120, 30)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, ViewerScreen) and screen.following
+            await until(pilot, lambda: screen.loaded and screen.watch_ready, "the watch to be in place")
+            assert screen.session.total == 12 and not screen.bundle_live()  # nothing written since the open
+            with (bundle / "trace.jsonl").open("ab") as log:
+                log.write(lines[12])
+            await until(pilot, lambda: screen.session.total == 13, "the 13th event")
+            assert screen.bundle_live()  # a write was seen
 
     await scenario()
 
@@ -504,11 +556,8 @@ async def test_a_torn_line_is_pending_only_while_writes_arrive(tmp_path: Path, m
 async def test_the_picker_keeps_its_cursor_when_a_new_bundle_arrives(tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()
-    aged = time.time() - 3600
-    for name in ("agents_minimal", "tools_terminal"):  # started in this order
+    for name in ("agents_minimal", "tools_terminal"):  # started in this order; finished
         shutil.copytree(SAMPLES / name, root / name)
-        for path in (root / name / "trace.jsonl", root / name):
-            os.utime(path, (aged, aged))
     writer = WriterThread(SAMPLES / "compaction_local_manual", root / "newest", WriterOptions(seed=6))
 
     async def scenario() -> None:

@@ -61,17 +61,19 @@ def test_following_a_schema3_bundle_ends_in_the_offline_state(
 ) -> None:
     source = SAMPLES / name
     dest = tmp_path / name
-    writer = start(source, dest, options)
-    followed = follow_bundle(dest, writer.is_alive)
+    events = source_events(source)
+    holds = (len(events) // 3, 2 * len(events) // 3)  # the writer waits there until the follower read it all
+    writer = start(source, dest, options, holds=holds)
+    followed = follow_bundle(dest, writer.is_alive, writer=writer)
     writer.join()
     assert writer.error is None
     session = followed.session
-    events = source_events(source)
     assert [record.seq for record in session.records] == list(range(1, len(events) + 1))
     offline = reduce_bundle(dest)
     assert offline.fault is None, offline.fault
     assert session.reducer.to_json() == offline.to_json()
-    assert len(followed.totals_while_writing) >= 3, "it grew step by step, while being written"
+    # It grew step by step while being written: at each hold, everything written so far was read.
+    assert followed.totals_at_holds == list(holds)
     shards = shard_files(dest)
     assert len(shards) >= 3, "the writer rotated"
     reader = session.replay.bundle.payloads.shards
@@ -97,9 +99,7 @@ def test_a_bundle_killed_mid_run_opens_with_everything_complete(tmp_path: Path) 
     dest = tmp_path / "killed"
     stop_at = len(source_events(source)) * 2 // 3
     writer = start(source, dest, WriterOptions(seed=26, shard_bytes=64 << 10), holds=(stop_at,))
-    deadline = time.monotonic() + DEADLINE_S
-    while not writer.held.is_set() and time.monotonic() < deadline:
-        time.sleep(0.005)
+    assert writer.wait_held(stop_at, DEADLINE_S), "the writer never reached its hold"
     writer.stop()
     assert writer.error is None
     newest = zstandard.ZstdDecompressor().decompressobj()
@@ -112,6 +112,7 @@ def test_a_bundle_killed_mid_run_opens_with_everything_complete(tmp_path: Path) 
     assert offline.events_applied == stop_at
     # The follower, had it watched, ends in the same state.
     session = ReplaySession(dest, follow=True)
+    deadline = time.monotonic() + DEADLINE_S
     with watch_bundle(dest) as watcher:
         while session.poll() or session.waiting:
             watcher.wait(timeout=0.05)

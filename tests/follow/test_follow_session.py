@@ -62,16 +62,30 @@ class Followed:
     added: list[int] = field(default_factory=list)
     # Distinct non-zero totals seen while the writer was still writing: following really was live.
     totals_while_writing: set[int] = field(default_factory=set)
+    # The total at each of the writer's holds, once everything on disk then was read.
+    totals_at_holds: list[int] = field(default_factory=list)
 
 
-def follow_bundle(path: Path, writing: Callable[[], bool], *, session: ReplaySession | None = None) -> Followed:
-    """Poll on every wake-up until the writer is done and everything it wrote is applied."""
+def follow_bundle(
+    path: Path,
+    writing: Callable[[], bool],
+    *,
+    session: ReplaySession | None = None,
+    writer: WriterThread | None = None,
+) -> Followed:
+    """Poll on every wake-up until the writer is done and everything it wrote is applied.
+
+    With ``writer``, each of its holds is released once a poll finds nothing more on disk: so the
+    follower is seen mid-way (``totals_at_holds``) however fast or slow either side runs.
+    """
     session = session or ReplaySession(path, follow=True)
     result = Followed(session)
+    released = 0
     deadline = time.monotonic() + DEADLINE_S
     with watch_bundle(path) as watcher:
         while time.monotonic() < deadline:
             alive = writing()  # sampled before the poll: a poll after the writer ended sees all it wrote
+            reached = writer.reached if writer is not None else 0  # (before the poll, too)
             added = session.poll()
             result.added.append(added)
             assert session.fault is None, f"fault while following: {session.fault}"
@@ -79,6 +93,13 @@ def follow_bundle(path: Path, writing: Callable[[], bool], *, session: ReplaySes
                 result.totals_while_writing.add(session.total)
             elif not alive and not added and not session.waiting:
                 return result
+            if writer is not None and released < reached and not added:
+                # Held, and everything before the hold is read (an event may wait for a payload the
+                # writer finishes only later: it is released all the same).
+                result.totals_at_holds.append(session.total)
+                released += 1
+                writer.release()
+                continue
             # While an event waits for its payload, retry soon: payload contents are not watched by polling.
             watcher.wait(timeout=0.05 if session.waiting else 1.0)
     raise AssertionError(f"follow did not finish in {DEADLINE_S} s (total {session.total})")
@@ -114,16 +135,23 @@ def test_following_a_bundle_ends_in_the_offline_state(
 ) -> None:
     source = SAMPLES / name
     dest = tmp_path / name
-    writer = WriterThread(source, dest, options)
+    events = len(source_events(source))
+    holds = (events // 3, 2 * events // 3)  # the writer waits there until the follower has read it all
+    writer = WriterThread(source, dest, options, holds=holds)
     writer.start()
     while not (dest / "trace.jsonl").exists() and writer.is_alive():
         time.sleep(0.005)  # the manifest is complete once the log exists (Codex's order)
-    followed = follow_bundle(dest, writer.is_alive)
+    followed = follow_bundle(dest, writer.is_alive, writer=writer)
     writer.join()
     assert writer.error is None
-    assert apply_calls == list(range(1, len(source_events(source)) + 1))  # each event applied once, in order
+    assert apply_calls == list(range(1, events + 1))  # each event applied once, in order
     assert_same_as_offline(followed, source, dest)
-    assert len(followed.totals_while_writing) >= 3  # it grew step by step, while being written
+    # It grew step by step while being written: at each hold, all written so far was on screen
+    # (or all but the events after one whose payload the writer finishes late).
+    if options.late_payloads:
+        assert 0 < followed.totals_at_holds[0] <= followed.totals_at_holds[1] <= holds[1] < events
+    else:
+        assert followed.totals_at_holds == list(holds)
 
 
 @skip_unless("corpus/agents_v1")

@@ -345,8 +345,10 @@ def write_bundle(
 class WriterThread(threading.Thread):
     """``write_bundle`` in the background; ``error`` holds what went wrong, ``progress`` the seqs written.
 
-    ``holds``: line counts after which the writer stops until ``release()`` (``held`` is set meanwhile),
-    so a test can act on a known prefix; 0 holds before the manifest is written.
+    ``holds``: line counts after which the writer stops until ``release()`` (``held`` is set meanwhile,
+    ``held_at`` says which), so a test can act on a known prefix; 0 holds before the manifest is
+    written. Releases are counted: the n-th hold passes once ``release()`` was called n times, so a
+    release never gets lost by coming before the writer reached its hold.
     """
 
     def __init__(
@@ -364,7 +366,10 @@ class WriterThread(threading.Thread):
         self.holds = set(holds)
         self.stop_event = threading.Event()
         self.held = threading.Event()
-        self._released = threading.Event()
+        self.held_at: int | None = None
+        self._condition = threading.Condition()
+        self._reached = 0  # holds reached so far
+        self._releases = 0
         self.progress: list[int] = []
         self.error: BaseException | None = None
         self.lines = 0
@@ -378,16 +383,33 @@ class WriterThread(threading.Thread):
             self.error = error
 
     def _gate(self, lines: int) -> None:
-        if lines in self.holds:
-            self._released.clear()
+        if lines not in self.holds:
+            return
+        with self._condition:
+            self._reached += 1
+            self.held_at = lines
             self.held.set()
-            while not self._released.wait(0.05) and not self.stop_event.is_set():
-                pass
+            self._condition.notify_all()
+            while self._releases < self._reached and not self.stop_event.is_set():
+                self._condition.wait(0.05)  # (and look at the stop event now and then)
+            self.held_at = None
             self.held.clear()
 
+    @property
+    def reached(self) -> int:
+        """How many holds the writer has reached so far (it is at the last one while ``held``)."""
+        return self._reached
+
+    def wait_held(self, lines: int, timeout: float) -> bool:
+        """Block until the writer is held after ``lines`` lines (False: not within ``timeout``, a hang)."""
+        with self._condition:
+            return self._condition.wait_for(lambda: self.held_at == lines, timeout)
+
     def release(self) -> None:
-        """Let a held writer go on (to its next hold, or the end)."""
-        self._released.set()
+        """Let the writer go on past its current (or next) hold, to the one after it or the end."""
+        with self._condition:
+            self._releases += 1
+            self._condition.notify_all()
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from functools import partial
 from pathlib import Path
 
 from textual.message_pump import MessagePump
@@ -32,9 +33,10 @@ async def _until_exists(path: Path) -> None:
 async def watch_bundle_worker(path: Path, target: MessagePump) -> None:
     """Post ``BundleChanged`` to ``target`` after every batch of writes to the bundle (runs until cancelled)."""
     await _until_exists(path)
-    target.post_message(BundleChanged())  # written between the open and the watch starting
+    # Once the watch is in place, read what was written before it (since the open): nothing is missed.
+    ready = partial(target.post_message, BundleChanged(ready=True))
     try:
-        async for _ in watch_changes(path):
+        async for _ in watch_changes(path, ready=ready):
             target.post_message(BundleChanged())
     except OSError as error:
         target.post_message(WatchFailed(str(error)))
@@ -45,8 +47,9 @@ async def watch_root_worker(root: Path, target: MessagePump) -> None:
     await _until_exists(root)
     loop = asyncio.get_running_loop()
     last = 0.0
+    ready = partial(target.post_message, RootChanged(frozenset()))  # bundles that came before the watch
     try:
-        async for changes in watch_changes(root, debounce_ms=int(ROOT_THROTTLE_S * 1000)):
+        async for changes in watch_changes(root, debounce_ms=int(ROOT_THROTTLE_S * 1000), ready=ready):
             pause = last + ROOT_THROTTLE_S - loop.time()
             if pause > 0:
                 await asyncio.sleep(pause)

@@ -116,20 +116,23 @@ class TraceViewerApp(App[int]):
                 return
 
     def arrived(self, path: Path) -> None:
-        """Open a new bundle, switch to it, or only offer it, depending on what the user is looking at."""
+        """Open a new bundle, switch to it, or only offer it, depending on what the user is looking at.
+
+        A bundle that appeared while the root was followed was seen being written (``observed``).
+        """
         viewer = self._viewer_screen()
         picker = self._picker()
         if viewer is None and self.screen is not picker:
             # A dialog is up over the picker: don't open a screen on top of it; the list shows the bundle.
             self.notify(safe_line(f"New bundle {path.name} (in the list)."), markup=False)
         elif viewer is None:
-            self.push_screen(self._viewer(path, follow=True))
+            self.push_screen(self._viewer(path, follow=True, observed=True))
             self.notify(safe_line(f"New bundle {path.name}: opened it."), markup=False)
         elif viewer.bundle_live() or self.screen is not viewer:
             # Watching something still moving (or a dialog is up): offer, don't yank the view away.
             viewer.offer_bundle(path)
         else:
-            self.switch_screen(self._viewer(path, follow=True))
+            self.switch_screen(self._viewer(path, follow=True, observed=True))
             note = f"New bundle {path.name}: switched to it (the previous one had finished)."
             self.notify(safe_line(note), markup=False)
 

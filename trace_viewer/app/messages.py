@@ -20,7 +20,14 @@ class SessionGrew(Message):
 
 
 class BundleChanged(Message):
-    """Something was written to the watched bundle: read what is new."""
+    """Something was written to the watched bundle: read what is new.
+
+    ``ready``: the first one, sent once the watch is in place (read what came before it).
+    """
+
+    def __init__(self, ready: bool = False) -> None:
+        super().__init__()
+        self.ready = ready
 
 
 class WatchFailed(Message):

@@ -17,11 +17,11 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Self
 
-import watchfiles
+from watchfiles._rust_notify import RustNotify
 
 from trace_viewer.bundle.discovery import find_bundle_dirs
 from trace_viewer.bundle.manifest import load_manifest
@@ -34,6 +34,35 @@ STEP_MS = 20
 DEBOUNCE_MS = 50
 # The Rust call returns this often even with nothing to report (to notice a stop request).
 WAKE_MS = 1000
+# Only when polling is forced (WATCHFILES_FORCE_POLLING, as for watchfiles' own functions).
+POLL_DELAY_MS = 300
+
+
+def _start_watching(path: Path) -> RustNotify:
+    """Watch ``path`` recursively from now on: every change after this returns is kept until it is collected.
+
+    watchfiles' own ``watch``/``awatch`` only start watching on their first iteration, so a change
+    landing between "watcher created" and "first wait" could be missed; ``RustNotify`` (watchfiles'
+    documented Rust backend) installs the watches in its constructor, so here there is no such gap.
+    """
+    if not path.is_dir():
+        raise FileNotFoundError(f"cannot watch {path}: not a directory")
+    force_polling = bool(os.environ.get("WATCHFILES_FORCE_POLLING"))  # as watchfiles' own switch
+    try:
+        return RustNotify([str(path)], False, force_polling, POLL_DELAY_MS, True, False)
+    except TypeError:  # watchfiles < 0.21: no ignore_permission_denied argument
+        return RustNotify([str(path)], False, force_polling, POLL_DELAY_MS, True)  # type: ignore[call-arg]
+
+
+class _Stop:
+    """What ``RustNotify.watch`` checks on every step: our own stop, or the caller's."""
+
+    def __init__(self, other: asyncio.Event | threading.Event | None = None) -> None:
+        self.own = threading.Event()
+        self.other = other
+
+    def is_set(self) -> bool:
+        return self.own.is_set() or (self.other is not None and self.other.is_set())
 
 
 async def watch_changes(
@@ -42,63 +71,70 @@ async def watch_changes(
     stop_event: asyncio.Event | None = None,
     step_ms: int = STEP_MS,
     debounce_ms: int = DEBOUNCE_MS,
+    ready: Callable[[], object] | None = None,
 ) -> AsyncIterator[set[str]]:
     """Yield the set of changed paths under ``path`` (recursively) each time something changes.
 
-    Raises ``FileNotFoundError`` when ``path`` does not exist. Cancelling the task stops the watch.
+    ``ready`` is called once the watch is in place: whatever was written before that is on disk
+    already (read it then), whatever is written after it is reported. Raises ``FileNotFoundError``
+    when ``path`` does not exist. Cancelling the task (or setting ``stop_event``) stops the watch.
     """
-    if not os.path.isdir(path):
-        raise FileNotFoundError(f"cannot watch {path}: not a directory")
-    async for changes in watchfiles.awatch(
-        Path(path),
-        watch_filter=None,
-        debounce=debounce_ms,
-        step=step_ms,
-        stop_event=stop_event,
-        rust_timeout=WAKE_MS,
-    ):
-        yield {changed for _, changed in changes}
+    notify = _start_watching(Path(path))
+    stop = _Stop(stop_event)
+    in_flight = False
+
+    def step() -> set[tuple[int, str]] | str:
+        result = notify.watch(debounce_ms, step_ms, WAKE_MS, stop)
+        if stop.is_set():
+            notify.close()  # here, not on the loop: closing while a watch call runs fails in some versions
+        return result
+
+    try:
+        if ready is not None:
+            ready()
+        while not stop.is_set():
+            in_flight = True
+            try:
+                result = await asyncio.to_thread(step)
+            except asyncio.CancelledError:
+                stop.own.set()  # the thread's call returns within a step, and closes the watch
+                raise
+            in_flight = False
+            if isinstance(result, set) and result:
+                yield {changed for _, changed in result}
+    finally:
+        stop.own.set()
+        if not in_flight:
+            notify.close()
 
 
 class Watcher:
-    """A blocking view of ``watch_changes``: ``wait`` returns True once something changed since the last wait.
+    """A blocking view of the watch: ``wait`` returns True once something changed since the last wait.
 
-    A thread runs the watch for the watcher's lifetime, so a change landing
-    between two waits is never lost.
+    Watching starts in the constructor, and a thread collects changes for the watcher's lifetime,
+    so a change landing after the constructor returns (between two waits, too) is never lost.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, step_ms: int = STEP_MS) -> None:
         self.path = Path(path)
-        if not self.path.is_dir():
-            raise FileNotFoundError(f"cannot watch {path}: not a directory")
+        self._notify = _start_watching(self.path)
         self._changed = threading.Event()
         self._stop = threading.Event()
-        self._started = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(step_ms,), name=f"watch {self.path.name}", daemon=True)
         self._thread.start()
-        self._started.wait(5.0)
 
     def _run(self, step_ms: int) -> None:
         try:
-            watch = watchfiles.watch(
-                self.path,
-                watch_filter=None,
-                debounce=DEBOUNCE_MS,
-                step=step_ms,
-                stop_event=self._stop,
-                rust_timeout=WAKE_MS,
-                yield_on_timeout=True,
-            )
-            self._started.set()
-            for changes in watch:
-                if changes:
+            while not self._stop.is_set():
+                result = self._notify.watch(DEBOUNCE_MS, step_ms, WAKE_MS, self._stop)
+                if isinstance(result, set) and result:
                     self._changed.set()
         except BaseException as error:  # noqa: BLE001 - reported by the next wait
             self._error = error
             self._changed.set()
         finally:
-            self._started.set()
+            self._notify.close()
 
     def __repr__(self) -> str:
         return f"Watcher({str(self.path)!r})"
@@ -114,8 +150,12 @@ class Watcher:
         return self._stop.is_set()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until something changed (True) or ``timeout`` seconds passed (False)."""
+        """Block until something changed (True) or ``timeout`` seconds passed (False); False once closed."""
+        if self.closed:
+            return False
         changed = self._changed.wait(timeout)
+        if self.closed:
+            return False
         self._changed.clear()
         if self._error is not None:
             error, self._error = self._error, None
@@ -127,6 +167,7 @@ class Watcher:
         self._changed.set()
 
     def close(self) -> None:
+        """Stop watching; a blocked ``wait`` returns (False). The thread ends within one step."""
         self._stop.set()
         self._changed.set()
         self._thread.join(timeout=2.0)

@@ -120,9 +120,11 @@ class ViewerScreen(Screen[None]):
         self._initial = ViewState(live=Live(following=follow, observed=observed and follow))
         self.set_reactive(ViewerScreen.view, self._initial)  # readable before the screen mounts
         self._watch_worker: Worker[None] | None = None
+        self.watch_ready = False  # the bundle watch is in place: every later write is noticed
         self._poll_pending = False
         self._quiet_timer: Timer | None = None
-        self._last_write = 0.0
+        # When a write was last seen: opened because writes were observed counts as one.
+        self._last_write = time.monotonic() if self._initial.live.observed else 0.0
         self._stamp: tuple[object, ...] | None = None  # the bundle on disk when opened offline
         # Token counts for the usage pane and the diff (tokens' view-model); counted on first use.
         self.tokens: SessionTokens | None = SessionTokens(session)
@@ -277,6 +279,7 @@ class ViewerScreen(Screen[None]):
         if self._watch_worker is not None:
             self._watch_worker.cancel()
             self._watch_worker = None
+        self.watch_ready = False
         if self._quiet_timer is not None:
             self._quiet_timer.stop()
             self._quiet_timer = None
@@ -285,6 +288,8 @@ class ViewerScreen(Screen[None]):
         self._stop_watching()
 
     def on_bundle_changed(self, message: BundleChanged) -> None:
+        if message.ready and self._watch_worker is not None:
+            self.watch_ready = True
         if not self.following:
             # Opened offline, unfinished: follow only once a write is actually seen.
             if self._stamp is None or _disk_stamp(self.session.path) == self._stamp:
@@ -292,9 +297,10 @@ class ViewerScreen(Screen[None]):
             self._stop_watching()
             self.post_message(OpenBundle(self.session.path, follow=True, observed=True, replace=True))
             return
-        self._last_write = time.monotonic()
-        if self.view.live.quiet:
-            self.view = replace(self.view, live=replace(self.view.live, quiet=False))
+        if not message.ready:  # (the first message only says the watch is in place: not a write)
+            self._last_write = time.monotonic()
+            if self.view.live.quiet:
+                self.view = replace(self.view, live=replace(self.view.live, quiet=False))
         if self._quiet_timer is None:
             self._quiet_timer = self.set_timer(QUIET_S, self._check_quiet)
         else:
@@ -605,4 +611,4 @@ class ViewerScreen(Screen[None]):
         if offered is None:
             self.say("No new bundle to open (new bundles are offered when following a trace root).")
             return
-        self.post_message(OpenBundle(offered, follow=True, replace=True))
+        self.post_message(OpenBundle(offered, follow=True, observed=True, replace=True))
