@@ -18,7 +18,6 @@ from bundle_builder import BundleBuilder, message
 from state_view import json_state
 
 from trace_viewer import cli
-from trace_viewer.bundle.manifest import KNOWN_SCHEMAS
 from trace_viewer.errors import PayloadError
 from trace_viewer.session import ReplaySession
 from trace_viewer.tokens import CATEGORIES, FRAMING_TOKENS, TokenCounter, count_tokens, rules
@@ -526,7 +525,6 @@ def test_session_tokens_follow_a_growing_session(tmp_path: Path) -> None:
     assert tokens.item(session.context_at(root, session.total)[0]).category == rules.BASE_INSTRUCTIONS
 
 
-@pytest.mark.skipif(3 not in KNOWN_SCHEMAS, reason="the reducer does not read schema 3 yet")
 def test_schema3_prepared_prompt_records_the_same_tools() -> None:
     """Schema 3: the prepared prompt (fragments around model items) holds the tools the wire request sent."""
     bundle = SAMPLES / "schema3_exec_basic"
