@@ -288,7 +288,11 @@ class ViewerScreen(Screen[None]):
         self._stop_watching()
 
     def on_bundle_changed(self, message: BundleChanged) -> None:
-        if message.ready and self._watch_worker is not None:
+        if self._watch_worker is None:
+            # From a watch stopped since (its last messages can still be queued): e.g. a second write
+            # seen on a bundle opened offline must not ask for a second live viewer.
+            return
+        if message.ready:
             self.watch_ready = True
         if not self.following:
             # Opened offline, unfinished: follow only once a write is actually seen.
