@@ -23,6 +23,7 @@ import pytest
 from follow.writer import WriterOptions, WriterThread
 from trace_viewer.app.locate import resolve_target
 from trace_viewer.app.main import TraceViewerApp
+from trace_viewer.app.messages import BundleChanged, OpenBundle
 from trace_viewer.app.screens.picker import PickerScreen
 from trace_viewer.app.screens.viewer import ViewerScreen
 from trace_viewer.app.widgets.context import ContextPane
@@ -372,6 +373,47 @@ async def test_an_unfinished_bundle_is_followed_once_writes_are_observed(tmp_pat
         writer.stop()
 
 
+async def test_writes_seen_twice_on_a_bundle_opened_offline_ask_for_one_live_viewer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two change messages already queued when the first turns following on: the second is from a stopped watch.
+
+    (A second live viewer would replace the first one while it loads, leaving the test, or the
+    user, on a screen that was just taken down.)
+    """
+    bundle = tmp_path / "unfinished"
+    shutil.copytree(SAMPLES / "exec_basic", bundle)
+    lines = (bundle / "trace.jsonl").read_bytes().splitlines(keepends=True)
+    (bundle / "trace.jsonl").write_bytes(b"".join(lines[:12]))
+    opened: list[Path] = []
+    original = TraceViewerApp.on_open_bundle
+
+    def counting(self: TraceViewerApp, message: OpenBundle) -> None:
+        opened.append(message.path)
+        original(self, message)
+
+    monkeypatch.setattr(TraceViewerApp, "on_open_bundle", counting)
+
+    async def scenario() -> None:
+        app = TraceViewerApp(bundle)  # no follow=True
+        async with app.run_test(size=(120, 30)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, ViewerScreen)
+            await until(pilot, lambda: screen.loaded and screen.watch_ready, "the offline load and its watch")
+            with (bundle / "trace.jsonl").open("ab") as log:
+                log.write(lines[12])
+            screen.post_message(BundleChanged())
+            screen.post_message(BundleChanged())
+            await until(pilot, lambda: screen_of(app) not in (None, screen), "a live viewer")
+            live = screen_of(app)
+            assert live is not None
+            await until(pilot, lambda: live.loaded, "the live viewer to load")
+            await pilot.pause()
+            assert opened == [bundle] and app.screen is live and live.following
+
+    await scenario()
+
+
 async def test_fresh_copies_of_unfinished_or_broken_bundles_open_at_their_fault(tmp_path: Path) -> None:
     """No guessing from file age: a bundle copied a second ago shows its fault at once, not "being written"."""
     torn = tmp_path / "torn"
@@ -427,7 +469,12 @@ async def test_a_truncated_or_replaced_log_offers_a_reload(tmp_path: Path, how: 
             assert how in screen.view.live.reload_reason
             assert not screen.following
             assert "r reloads" in visible_text(screen.query_one(TraceHeader))
-            assert any("r to reload" in str(note.message) for note in app._notifications)
+            # A notification is a message to the app: it is in the list once the app handled it.
+            await until(
+                pilot,
+                lambda: any("r to reload" in str(note.message) for note in app._notifications),
+                "the notification",
+            )
 
             await pilot.press("r")
             await until(pilot, lambda: screen_of(app) not in (None, screen), "a fresh viewer")
