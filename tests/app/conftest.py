@@ -29,8 +29,10 @@ def sample_names() -> list[str]:
     return sorted(p.name for p in SAMPLES.iterdir() if (p / "manifest.json").is_file()) if SAMPLES.is_dir() else []
 
 
-async def wait_loaded(pilot, timeout: float = 10.0) -> None:
-    """Let the viewer finish its progressive load (sample bundles load in the first slice)."""
+async def wait_loaded(pilot, timeout: float = 60.0) -> None:
+    """Let the viewer finish its progressive load (sample bundles load in the first slice).
+
+    The timeout only catches a hang: a loaded machine (CI beside other jobs) can take seconds."""
     import asyncio
 
     from trace_viewer.app.screens.viewer import ViewerScreen
