@@ -425,6 +425,22 @@ def test_cli_json_for_a_call(capsys: pytest.CaptureFixture[str]) -> None:
         _check_rules(counter.call(call_id), call, 258400)
 
 
+def test_cli_takes_a_call_by_a_unique_prefix_and_lists_candidates_otherwise(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bundle = SAMPLES / "tools_mcp"
+    call_ids = list(json_state(_session(bundle)[0])["inference_calls"])
+    _, whole, _ = _cli(capsys, "tokens", str(bundle), "--inference", call_ids[1], "--format", "json")
+    code, by_prefix, err = _cli(capsys, "tokens", str(bundle), "--inference", call_ids[1][:8], "--format", "json")
+    assert code == 0 and err == "" and json.loads(by_prefix) == json.loads(whole)
+    code, text, _ = _cli(capsys, "tokens", str(bundle), "--inference", call_ids[1][:8])
+    assert code == 0 and f"inference call {call_ids[1]} on" in text  # the title names the whole id
+    for value, said in (("nope", "no inference call 'nope'"), ("", "is ambiguous")):
+        code, out, err = _cli(capsys, "tokens", str(bundle), "--inference", value)
+        assert code == 1 and out == "" and len(err.splitlines()) == 1 and said in err
+        assert all(call_id in err for call_id in call_ids)  # the candidates
+
+
 def test_cli_text(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _cli(capsys, "tokens", str(SAMPLES / "tools_mcp"), "--seq", "1000")
     assert code == 0

@@ -458,11 +458,15 @@ def cmd_tokens(args: argparse.Namespace) -> int:
     session.load_all()
     _raise_internal_error(session.replay)
     fault = session.fault
+    suffix = f" (replay stopped early: {fault_line(bundle, fault)})" if fault is not None else ""
     try:
+        # A call given by a unique prefix of its id, as everywhere else; unknown or ambiguous lists the candidates.
+        inference = None
+        if args.inference is not None:
+            inference = unique_prefix("inference call", args.inference, list(session.rollout.inference_calls))
         counter = session_counter(session)
-        composition = composition_for(session, counter, inference=args.inference, seq=args.seq, thread=args.thread)
-    except ContextError as error:
-        suffix = f" (replay stopped early: {fault_line(bundle, fault)})" if fault is not None else ""
+        composition = composition_for(session, counter, inference=inference, seq=args.seq, thread=args.thread)
+    except (ContextError, CliError) as error:
         raise CliError(f"{error}{suffix}") from None
     except TokenizerUnavailable as error:
         raise CliError(str(error)) from None
@@ -474,7 +478,7 @@ def cmd_tokens(args: argparse.Namespace) -> int:
     if args.format == "json":
         output = to_json(composition)
     else:
-        where = f"inference call {args.inference}" if args.inference is not None else f"live context at seq {args.seq}"
+        where = f"inference call {inference}" if inference is not None else f"live context at seq {args.seq}"
         known = session.rollout.threads.get(composition.thread_id)
         thread = known.agent_path if known is not None else composition.thread_id
         output = to_text(composition, title=f"{where} on {thread}")
