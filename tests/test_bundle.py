@@ -584,7 +584,7 @@ def test_discovery_follows_a_growing_root(tmp_path: Path) -> None:
     builder = BundleBuilder(tmp_path / "trace-a")
     assert find_bundle_dirs(tmp_path) == [tmp_path / "trace-a"]  # only a manifest so far
     info = bundle_info(tmp_path / "trace-a")
-    assert info.thread_count == 0 and info.status == "recording"
+    assert info.thread_count == 0 and info.status == "unfinished"
     builder.add({"type": "rollout_started", "trace_id": "trace-1", "root_thread_id": "thread-root"})
     builder.thread()
     builder.reduce()

@@ -158,30 +158,40 @@ DAMAGE = {
 def test_a_broken_schema3_bundle_is_marked_with_its_first_problem(tmp_path: Path, damage: str) -> None:
     bundle = schema3_bundle(tmp_path / "bundle")
     expected = DAMAGE[damage](bundle)
-    age(bundle)
     info = bundle_info(bundle)
-    assert info.status == "broken", info
+    assert info.status == ("torn" if damage == "torn last line" else "broken"), info
     assert info.first_fault == expected
 
 
-def test_a_bundle_being_written_is_recording_not_broken(tmp_path: Path) -> None:
-    """An unfinished shard and a torn last line are what a live bundle looks like."""
+def test_a_torn_last_line_is_torn_whatever_the_age_of_the_files(tmp_path: Path) -> None:
+    """Being written or cut off, only a later look can tell: the status says what is on disk, never guesses."""
     bundle = schema3_bundle(tmp_path / "bundle", finish=False)
     log = bundle / "trace.jsonl"
     log.write_bytes(log.read_bytes() + b'{"schema_version":3,"seq":')
-    info = bundle_info(bundle)
-    assert info.status == "recording" and info.first_fault is None and info.torn_tail
+    fresh = bundle_info(bundle)
+    assert fresh.status == "torn" and fresh.torn_tail and "last line is cut off" in (fresh.first_fault or "")
     age(bundle)
-    info = bundle_info(bundle)
-    assert info.status == "broken" and "last line is cut off" in (info.first_fault or "")
+    assert bundle_info(bundle).status == fresh.status and bundle_info(bundle).first_fault == fresh.first_fault
+
+
+def test_a_payload_not_found_yet_is_a_fault_only_once_the_bundle_is_finished(tmp_path: Path) -> None:
+    unfinished = schema3_bundle(tmp_path / "unfinished", finish=False)
+    finished = schema3_bundle(tmp_path / "finished")
+    for bundle in (unfinished, finished):
+        for shard in (bundle / "payloads").iterdir():
+            shard.unlink()
+    assert bundle_info(unfinished).problem_is_payload and bundle_info(unfinished).status == "unfinished"
+    assert bundle_info(unfinished).first_fault is None
+    assert (
+        bundle_info(finished).status == "broken" and bundle_info(finished).first_fault == bundle_info(finished).problem
+    )
 
 
 def test_a_killed_run_is_incomplete_not_broken(tmp_path: Path) -> None:
     """Codex 0.171.0 accepts a bundle whose newest shard was never finished (status running)."""
     bundle = schema3_bundle(tmp_path / "bundle", finish=False)
-    age(bundle)
     info = bundle_info(bundle)
-    assert info.problem is None and info.status == "incomplete"
+    assert info.problem is None and info.status == "unfinished"
 
 
 def test_listing_again_decompresses_nothing_new(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

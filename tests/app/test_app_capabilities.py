@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
 
 import msgspec
+import pytest
 from conftest import sample, screen_text, wait_loaded
 
 from trace_viewer.app.main import TraceViewerApp
@@ -141,6 +143,49 @@ async def test_picker_marks_broken_bundles_with_their_fault_and_filters(tmp_path
         assert len(picker.shown) == len(picker.rows)
         await pilot.press("slash", "g", "o", "o", "enter")
         assert [row.info.name for row in picker.shown] == ["good"]
+
+
+async def test_picker_shows_a_fault_only_a_reduction_finds_without_waiting_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A seq gap is invisible to the cheap scan: the picker reduces in the background and then marks the bundle."""
+    import trace_viewer.app.screens.picker as picker_module
+
+    root = tmp_path / "root"
+    shutil.copytree(sample("exec_basic"), root / "good")
+    shutil.copytree(sample("exec_basic"), root / "gap")
+    log = root / "gap" / "trace.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(b"".join(lines[:5] + lines[6:]))  # event 6 is missing
+    gate = asyncio.Event()
+    original = picker_module._reduce_for_fault
+
+    async def gated(info):  # the reductions wait until the test has used the list
+        await gate.wait()
+        return await original(info)
+
+    monkeypatch.setattr(picker_module, "_reduce_for_fault", gated)
+    app = TraceViewerApp(root, picker=True)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await pilot.pause()
+        picker = app.screen
+        assert isinstance(picker, PickerScreen) and picker.listed and picker.reductions_pending
+        by_name = {row.info.name: row for row in picker.rows}
+        assert by_name["gap"].status == "completed" and not by_name["gap"].fault  # the scan alone sees nothing
+        await pilot.press("slash", "g", "a", "p", "enter")  # the list answers while reductions are pending
+        assert [row.info.name for row in picker.shown] == ["gap"]
+        gate.set()
+        while picker.reductions_pending:
+            await pilot.pause(0.05)
+        by_name = {row.info.name: row for row in picker.rows}
+        assert by_name["gap"].status == "broken" and "missing or reordered trace event 6" in by_name["gap"].fault
+        assert by_name["good"].status == "completed" and not by_name["good"].fault
+        await pilot.pause()
+        assert "missing or reordered trace event 6" in screen_text(app)
+        calls: list[object] = []
+        monkeypatch.setattr(picker_module, "_reduce_for_fault", lambda info: calls.append(info))
+        picker.refresh_live()  # nothing changed on disk: nothing is reduced again
+        assert calls == [] and not picker.reductions_pending
 
 
 # 8. 80×24 works.

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import re
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,8 +31,6 @@ from trace_viewer.bundle.payloads import PAYLOADS_DIR, safe_relative_parts
 from trace_viewer.bundle.shards import ShardFault, ShardReader, shard_file_name
 from trace_viewer.errors import BundleError
 
-# A bundle not finished and untouched for this long is probably dead (killed writer), not recording.
-RECENT_SECONDS = 60.0
 _SCAN_CHUNK = 8 << 20
 
 _THREAD_STARTED = re.compile(rb'"type"\s*:\s*"thread_started"')
@@ -72,6 +69,8 @@ class BundleInfo:
     error: str | None = None
     # The first problem found without reducing (see the module doc), or None.
     problem: str | None = None
+    # That problem is a referenced payload not found (no fault yet while the bundle may still be written).
+    problem_is_payload: bool = False
 
     @property
     def finished(self) -> bool:
@@ -81,27 +80,32 @@ class BundleInfo:
         return self.schema_version == 1 and self.ended_status is not None
 
     @property
-    def recording(self) -> bool:
-        """Not finished and written to recently: probably still being recorded."""
-        return not self.finished and time.time() * 1000 - self.modified_unix_ms < RECENT_SECONDS * 1000
-
-    @property
     def status(self) -> str:
-        """A one-word guess for display: completed/failed/aborted, recording, incomplete or broken."""
-        if self.error is not None or (self.problem is not None and not self.recording):
+        """One word from the bundle alone (never from file age): broken, torn, completed/failed/…, or unfinished.
+
+        ``torn``: the log ends in a line without its newline (being written, or cut off: only a later
+        look can tell). A payload not found yet in an unfinished bundle is no fault yet: Codex may
+        still be writing it.
+        """
+        if self.error is not None:
+            return "broken"
+        if self.torn_tail:
+            return "torn"
+        if self.problem is not None and (self.finished or not self.problem_is_payload):
             return "broken"
         if self.finished:
             return self.ended_status or "completed"
-        if self.recording:
-            return "recording"
-        return self.ended_status or "incomplete"
+        return "unfinished"
 
     @property
     def first_fault(self) -> str | None:
-        """What makes it broken, for display next to the status (None unless ``status`` is broken)."""
-        if self.status != "broken":
-            return None
-        return self.error or self.problem
+        """What makes it broken or torn, for display next to the status (None otherwise)."""
+        status = self.status
+        if status == "broken":
+            return self.error or self.problem
+        if status == "torn":
+            return self.problem or "trace.jsonl: the last line is cut off (no newline at the end of the log)"
+        return None
 
 
 def is_bundle(path: str | os.PathLike[str]) -> bool:
@@ -328,8 +332,10 @@ def bundle_info(path: str | os.PathLike[str]) -> BundleInfo:
         problem = f"trace.jsonl line {scan.lines + 1}: last line is cut off (no newline at end of log)"
     elif scan is not None and scan.bad_last_line is not None:
         problem = f"trace.jsonl line {scan.bad_last_line}: cannot parse line"
+    problem_is_payload = False
     if problem is None and scan is not None and error is None:
         problem = _payload_problem(path, scan)
+        problem_is_payload = problem is not None
 
     return BundleInfo(
         path=path,
@@ -347,6 +353,7 @@ def bundle_info(path: str | os.PathLike[str]) -> BundleInfo:
         torn_tail=torn,
         error=error,
         problem=problem,
+        problem_is_payload=problem_is_payload,
     )
 
 

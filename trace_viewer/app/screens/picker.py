@@ -5,7 +5,9 @@ The list can be narrowed by text (name, status, fault) and by ``status:NAME``.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -22,6 +24,12 @@ from trace_viewer.app.render import safe_line
 from trace_viewer.app.views import size_text
 from trace_viewer.app.widgets.lines import COMPONENT_CLASSES
 from trace_viewer.bundle.discovery import BundleInfo, list_bundles
+from trace_viewer.bundle.event_log import EVENT_LOG_FILE
+from trace_viewer.reducer.replay import Replay
+
+# Reducing a bundle to find what only a reduction finds runs in slices of about this long, so the list stays responsive.
+REDUCE_SLICE_S = 0.02
+REDUCE_SLICE_EVENTS = 256
 
 _STATUS_STYLE = {
     "completed": "status-ok",
@@ -41,18 +49,15 @@ class Row:
     fault: str
 
 
-def describe(info: BundleInfo) -> Row:
-    """Status from the bundle alone (never from file age), and its first fault if one is visible cheaply."""
-    if info.error is not None:
-        return Row(info, "broken", info.error)
-    fault = getattr(info, "fault", None)  # richer status from discovery, where it provides one
-    if isinstance(fault, str) and fault:
-        return Row(info, "broken", fault)
-    if info.torn_tail:
-        return Row(info, "torn", "trace.jsonl: the last line is cut off (no newline at the end of the log)")
-    if info.finished:
-        return Row(info, info.ended_status or "completed", "")
-    return Row(info, "unfinished", "")
+def describe(info: BundleInfo, reduced_fault: str | None = None) -> Row:
+    """Status from the bundle alone (never from file age) and its first fault: what discovery sees
+    cheaply, else what reducing it found (``reduced_fault``, e.g. a seq gap)."""
+    fault = info.first_fault
+    if fault is not None:
+        return Row(info, info.status, fault)
+    if reduced_fault is not None:
+        return Row(info, "broken", reduced_fault)
+    return Row(info, info.status, "")
 
 
 def _started(info: BundleInfo) -> str:
@@ -100,6 +105,10 @@ class PickerScreen(Screen[None]):
         self.shown: list[Row] = []
         self.query_text = ""
         self._cells: list[tuple[str, ...]] | None = None  # what the table shows now
+        # What reducing each bundle found (fault or None), and the log it was found on; see _check_by_reducing.
+        self.reduced: dict[Path, tuple[tuple[int, int, int] | None, str | None]] = {}
+        self._to_reduce: dict[Path, BundleInfo] = {}
+        self._reducing = False
 
     @property
     def infos(self) -> list[BundleInfo]:
@@ -122,7 +131,7 @@ class PickerScreen(Screen[None]):
         self.post_message(self.Listed())
 
     def action_reload(self) -> None:
-        self._fill()
+        self._fill(recheck=True)
         self.listed = True
         if not self.rows:
             message = "No bundles here yet: waiting for one to appear." if self.live else "No bundles found here."
@@ -161,9 +170,51 @@ class PickerScreen(Screen[None]):
         if self.live and self.listed:
             self.refresh_live()
 
-    def _fill(self) -> None:
-        self.rows = [describe(info) for info in list_bundles(self.root)]
+    def _fill(self, *, recheck: bool = False) -> None:
+        infos = list_bundles(self.root)
+        self.rows = [describe(info, self._reduced_fault(info)) for info in infos]
         self._show()
+        self._queue_reductions(infos, recheck=recheck)
+
+    # ----- faults only a reduction finds (a seq gap, an inconsistent event) ----------------------
+    @property
+    def reductions_pending(self) -> bool:
+        """Bundles still to be reduced in the background (their fault, if any, is not shown yet)."""
+        return bool(self._to_reduce) or self._reducing
+
+    def _reduced_fault(self, info: BundleInfo) -> str | None:
+        found = self.reduced.get(info.path)
+        return found[1] if found is not None else None
+
+    def _queue_reductions(self, infos: list[BundleInfo], *, recheck: bool) -> None:
+        """Reduce, newest first, every bundle with no fault shown that was not reduced as it is now.
+
+        An unfinished bundle that grew is reduced again only once it finishes (or on `r`): a
+        bundle being written changes all the time, and the fault of a prefix stays a fault.
+        """
+        for info in infos:
+            if info.first_fault is not None:
+                continue
+            known = self.reduced.get(info.path)
+            if known is not None and (known[0] == _log_stamp(info.path) or not (info.finished or recheck)):
+                continue
+            self._to_reduce[info.path] = info
+        if self._to_reduce and not self._reducing:
+            self._reducing = True
+            self.run_worker(self._reduce_queued(), group="picker-reduce", exclusive=True)
+
+    async def _reduce_queued(self) -> None:
+        try:
+            while self._to_reduce:
+                path, info = next(iter(self._to_reduce.items()))
+                del self._to_reduce[path]
+                stamp = _log_stamp(path)
+                fault = await _reduce_for_fault(info)
+                self.reduced[path] = (stamp, fault)
+                self.rows = [describe(row.info, fault) if row.info.path == path else row for row in self.rows]
+                self._show()  # (the table is redrawn only if something shown changed)
+        finally:
+            self._reducing = False
 
     def _show(self) -> None:
         self.shown = [row for row in self.rows if matches(row, self.query_text)]
@@ -202,3 +253,36 @@ class PickerScreen(Screen[None]):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         self.action_open()
+
+
+def _log_stamp(bundle: Path) -> tuple[int, int, int] | None:
+    """The log as it is now (inode, size, modification time): reduced again only when it changed."""
+    try:
+        status = os.stat(bundle / EVENT_LOG_FILE)
+    except OSError:
+        return None
+    return (status.st_ino, status.st_size, status.st_mtime_ns)
+
+
+async def _reduce_for_fault(info: BundleInfo) -> str | None:
+    """The first fault a reduction finds in the bundle as it is now, in slices that let the UI run between.
+
+    A finished bundle is reduced as ``reduce`` would (with the end-of-log checks); an unfinished one
+    as a follower would (a torn tail or a payload not written yet is waited for, not a fault).
+    """
+    final = info.finished
+    replay = Replay(info.path)
+    loop = asyncio.get_running_loop()
+    exhausted = False
+    while replay.fault is None and not exhausted:
+        deadline = loop.time() + REDUCE_SLICE_S
+        while replay.fault is None and loop.time() < deadline:
+            target = replay.reducer.events_applied + REDUCE_SLICE_EVENTS
+            replay.poll(final=final, max_events=target)
+            if replay.reducer.events_applied < target:
+                exhausted = True  # all that is on disk now is applied
+                break
+        await asyncio.sleep(0)
+    if final and replay.fault is None:
+        await asyncio.to_thread(replay.finish)  # the end-of-log checks read every payload: off the UI's loop
+    return str(replay.fault) if replay.fault is not None else None
