@@ -174,6 +174,10 @@ async def test_picker_shows_a_fault_only_a_reduction_finds_without_waiting_for_i
         assert by_name["gap"].status == "completed" and not by_name["gap"].fault  # the scan alone sees nothing
         await pilot.press("slash", "g", "a", "p", "enter")  # the list answers while reductions are pending
         assert [row.info.name for row in picker.shown] == ["gap"]
+        await pilot.press("escape", "down")
+        table = picker.query_one("#picker-table")
+        assert table.cursor_row == 1
+        on = picker.shown[1].info.path
         gate.set()
         while picker.reductions_pending:
             await pilot.pause(0.05)
@@ -182,6 +186,7 @@ async def test_picker_shows_a_fault_only_a_reduction_finds_without_waiting_for_i
         assert by_name["good"].status == "completed" and not by_name["good"].fault
         await pilot.pause()
         assert "missing or reordered trace event 6" in screen_text(app)
+        assert picker.shown[table.cursor_row].info.path == on  # the row changed under the cursor: it stays
         calls: list[object] = []
         monkeypatch.setattr(picker_module, "_reduce_for_fault", lambda info: calls.append(info))
         picker.refresh_live()  # nothing changed on disk: nothing is reduced again

@@ -156,14 +156,7 @@ class PickerScreen(Screen[None]):
 
     def refresh_live(self) -> None:
         """Re-list (new bundles, growing counts, statuses), keeping the cursor on the same bundle."""
-        table = self.query_one(DataTable)
-        row = table.cursor_row
-        selected = self.shown[row].info.path if self.shown and row is not None and 0 <= row < len(self.shown) else None
         self._fill()
-        if selected is not None:
-            index = next((i for i, shown in enumerate(self.shown) if shown.info.path == selected), None)
-            if index is not None:
-                table.move_cursor(row=index, animate=False)
 
     def on_screen_resume(self) -> None:
         # Back from a viewer: bundles may have appeared or finished meanwhile.
@@ -217,6 +210,11 @@ class PickerScreen(Screen[None]):
             self._reducing = False
 
     def _show(self) -> None:
+        """Show the rows the filter keeps; the cursor stays on the bundle it was on, wherever that row moved."""
+        table = self.query_one(DataTable)
+        cursor = table.cursor_row
+        before = self.shown
+        selected = before[cursor].info.path if before and cursor is not None and 0 <= cursor < len(before) else None
         self.shown = [row for row in self.rows if matches(row, self.query_text)]
         cells = [
             (_started(row.info), row.status, str(row.info.event_count), str(row.info.thread_count),
@@ -226,7 +224,6 @@ class PickerScreen(Screen[None]):
         if cells == self._cells:
             return  # nothing visible changed: keep the table (and its scroll) as it is
         self._cells = cells
-        table = self.query_one(DataTable)
         table.clear()
         styles = {
             name: self.get_component_rich_style(f"tv--{name}", partial=True) for name in set(_STATUS_STYLE.values())
@@ -243,6 +240,9 @@ class PickerScreen(Screen[None]):
                 Text(fault, overflow="ellipsis", style=styles["status-failed"] if fault else ""),
                 key=str(index),
             )
+        index = next((i for i, shown in enumerate(self.shown) if shown.info.path == selected), None)
+        if index is not None:
+            table.move_cursor(row=index, animate=False)
 
     def action_open(self) -> None:
         table = self.query_one(DataTable)
