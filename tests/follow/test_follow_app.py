@@ -595,7 +595,9 @@ async def test_the_watch_being_ready_is_not_a_write(tmp_path: Path, monkeypatch:
             with (bundle / "trace.jsonl").open("ab") as log:
                 log.write(lines[12])
             await until(pilot, lambda: screen.session.total == 13, "the 13th event")
-            assert screen.bundle_live()  # a write was seen
+            # The poll the ready message scheduled can read the new line before the watch reports
+            # the write (watchfiles batches its events): wait for the report, not just the line.
+            await until(pilot, screen.bundle_live, "the write to be seen")
 
     await scenario()
 
