@@ -10,19 +10,14 @@ import datetime as _dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.notifications import SeverityLevel
 
-from trace_viewer.app.messages import OpenBundle
 from trace_viewer.app.render import safe_line
+from trace_viewer.app.screens.base_picker import BasePickerScreen, Cells, Column, styled_by
 from trace_viewer.app.views import size_text
-from trace_viewer.app.widgets.lines import COMPONENT_CLASSES
 from trace_viewer.bundle.discovery import BundleInfo, list_bundles
 from trace_viewer.bundle.event_log import EVENT_LOG_FILE
 from trace_viewer.reducer.replay import Replay
@@ -79,32 +74,28 @@ def matches(row: Row, query: str) -> bool:
     return True
 
 
-class PickerScreen(Screen[None]):
+class PickerScreen(BasePickerScreen[Row]):
     """A table of the bundles under a folder; Enter opens one, `/` filters."""
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = set(COMPONENT_CLASSES)
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "open", "Open", show=True),
-        Binding("slash", "filter", "Filter", show=True),
-        Binding("r", "reload", "Refresh", show=True),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
-        Binding("q", "app.quit", "Quit", show=True),
-    ]
+    COLUMNS = (
+        Column("started (UTC)"),
+        Column("status", style=styled_by(_STATUS_STYLE)),
+        Column("events", justify="right"),
+        Column("threads", justify="right"),
+        Column("size", justify="right"),
+        Column("bundle", overflow="ellipsis"),
+        Column("first fault", overflow="ellipsis", style=lambda fault: "status-failed" if fault else ""),
+    )
+    FILTER_PLACEHOLDER = "filter: text, status:broken, status:completed …  (/ to focus)"
 
     class Listed(Message):
         """The first listing is done: the app's root follower can act on it."""
 
     def __init__(self, root: Path, *, live: bool = False) -> None:
-        super().__init__()
-        self.root = root
+        super().__init__(root)
         # Following the root: the list is refreshed as bundles appear and grow (by the app).
         self.live = live
         self.listed = False  # the first listing is done (infos is meaningful)
-        self.rows: list[Row] = []
-        self.shown: list[Row] = []
-        self.query_text = ""
-        self._cells: list[tuple[str, ...]] | None = None  # what the table shows now
         # What reducing each bundle found (fault or None), and the log it was found on; see _check_by_reducing.
         self.reduced: dict[Path, tuple[tuple[int, int, int] | None, str | None]] = {}
         self._to_reduce: dict[Path, BundleInfo] = {}
@@ -114,45 +105,24 @@ class PickerScreen(Screen[None]):
     def infos(self) -> list[BundleInfo]:
         return [row.info for row in self.rows]
 
-    def compose(self) -> ComposeResult:
+    def heading(self) -> Text:
         title = Text.assemble(("Bundles under ", "bold"), safe_line(str(self.root)))
         if self.live:
             title.append("  (following: new bundles open as they appear)", "dim")
-        yield Static(title, id="picker-title")
-        yield Input(placeholder="filter: text, status:broken, status:completed …  (/ to focus)", id="picker-filter")
-        yield DataTable(id="picker-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        return title
 
-    def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_columns("started (UTC)", "status", "events", "threads", "size", "bundle", "first fault")
-        self.action_reload()
-        table.focus()
+    def listing_shown(self) -> None:
         self.post_message(self.Listed())
 
     def action_reload(self) -> None:
         self._fill(recheck=True)
         self.listed = True
-        if not self.rows:
-            message = "No bundles here yet: waiting for one to appear." if self.live else "No bundles found here."
-            self.notify(message, severity="information" if self.live else "warning")
+        self.notify_if_empty()
 
-    def action_filter(self) -> None:
-        self.query_one(Input).focus()
-
-    def action_clear_filter(self) -> None:
-        box = self.query_one(Input)
-        box.value = ""
-        self.query_one(DataTable).focus()
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        event.stop()
-        self.query_text = event.value
-        self._show()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.query_one(DataTable).focus()
+    def empty_notice(self) -> tuple[str, SeverityLevel]:
+        if self.live:
+            return "No bundles here yet: waiting for one to appear.", "information"
+        return "No bundles found here.", "warning"
 
     def refresh_live(self) -> None:
         """Re-list (new bundles, growing counts, statuses), keeping the cursor on the same bundle."""
@@ -163,11 +133,24 @@ class PickerScreen(Screen[None]):
         if self.live and self.listed:
             self.refresh_live()
 
+    def load_rows(self) -> list[Row]:
+        return [describe(info, self._reduced_fault(info)) for info in list_bundles(self.root)]
+
     def _fill(self, *, recheck: bool = False) -> None:
-        infos = list_bundles(self.root)
-        self.rows = [describe(info, self._reduced_fault(info)) for info in infos]
+        self.rows = self.load_rows()
         self._show()
-        self._queue_reductions(infos, recheck=recheck)
+        self._queue_reductions(self.infos, recheck=recheck)
+
+    def matches(self, row: Row, query: str) -> bool:
+        return matches(row, query)
+
+    def row_path(self, row: Row) -> Path:
+        return row.info.path
+
+    def row_cells(self, row: Row) -> Cells:
+        info = row.info
+        return (_started(info), row.status, str(info.event_count), str(info.thread_count),
+                size_text(info.size_bytes), safe_line(info.name), safe_line(row.fault))  # fmt: skip
 
     # ----- faults only a reduction finds (a seq gap, an inconsistent event) ----------------------
     @property
@@ -208,51 +191,6 @@ class PickerScreen(Screen[None]):
                 self._show()  # (the table is redrawn only if something shown changed)
         finally:
             self._reducing = False
-
-    def _show(self) -> None:
-        """Show the rows the filter keeps; the cursor stays on the bundle it was on, wherever that row moved."""
-        table = self.query_one(DataTable)
-        cursor = table.cursor_row
-        before = self.shown
-        selected = before[cursor].info.path if before and cursor is not None and 0 <= cursor < len(before) else None
-        self.shown = [row for row in self.rows if matches(row, self.query_text)]
-        cells = [
-            (_started(row.info), row.status, str(row.info.event_count), str(row.info.thread_count),
-             size_text(row.info.size_bytes), safe_line(row.info.name), safe_line(row.fault))
-            for row in self.shown
-        ]  # fmt: skip
-        if cells == self._cells:
-            return  # nothing visible changed: keep the table (and its scroll) as it is
-        self._cells = cells
-        table.clear()
-        styles = {
-            name: self.get_component_rich_style(f"tv--{name}", partial=True) for name in set(_STATUS_STYLE.values())
-        }
-        for index, (started, status, events, threads, size, name, fault) in enumerate(cells):
-            style = styles.get(_STATUS_STYLE.get(status, ""), "")
-            table.add_row(
-                Text(started),
-                Text(status, style=style),
-                Text(events, justify="right"),
-                Text(threads, justify="right"),
-                Text(size, justify="right"),
-                Text(name, overflow="ellipsis"),
-                Text(fault, overflow="ellipsis", style=styles["status-failed"] if fault else ""),
-                key=str(index),
-            )
-        index = next((i for i, shown in enumerate(self.shown) if shown.info.path == selected), None)
-        if index is not None:
-            table.move_cursor(row=index, animate=False)
-
-    def action_open(self) -> None:
-        table = self.query_one(DataTable)
-        if not self.shown or table.cursor_row is None or not (0 <= table.cursor_row < len(self.shown)):
-            return
-        self.post_message(OpenBundle(self.shown[table.cursor_row].info.path))
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        self.action_open()
 
 
 def _log_stamp(bundle: Path) -> tuple[int, int, int] | None:

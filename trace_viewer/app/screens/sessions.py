@@ -8,17 +8,12 @@ screen only renders it. ``/`` filters by text (prompt, cwd, model, status, ``sta
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
 
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.notifications import SeverityLevel
 
-from trace_viewer.app.messages import OpenBundle
 from trace_viewer.app.render import safe_line
-from trace_viewer.app.widgets.lines import COMPONENT_CLASSES
+from trace_viewer.app.screens.base_picker import BasePickerScreen, Cells, Column, styled_by
 from trace_viewer.rollout.sessions import SessionInfo, list_sessions, walk_sessions
 
 _STATUS_STYLE = {
@@ -69,92 +64,49 @@ def _started(info: SessionInfo) -> str:
     return started.replace("T", " ")[:19]
 
 
-class SessionsPickerScreen(Screen[None]):
+class SessionsPickerScreen(BasePickerScreen[tuple[int, SessionInfo]]):
     """A table of the sessions under a sessions tree; Enter opens one, `/` filters."""
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = set(COMPONENT_CLASSES)
+    # The prompt last: it is the one long column, so the others never scroll out of view.
+    COLUMNS = (
+        Column("started"),
+        Column("status", style=styled_by(_STATUS_STYLE)),
+        Column("turns", justify="right"),
+        Column("model"),
+        Column(""),  # ◆: a trace bundle of the same run exists
+        Column("cwd"),
+        Column("first prompt"),
+    )
+    FILTER_PLACEHOLDER = "filter: prompt, cwd, model, status:completed …  (/ to focus)"
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "open", "Open", show=True),
-        Binding("slash", "filter", "Filter", show=True),
-        Binding("r", "reload", "Refresh", show=True),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
-        Binding("q", "app.quit", "Quit", show=True),
-    ]
-
-    def __init__(self, root: Path) -> None:
-        super().__init__()
-        self.root = root
-        self.rows: list[tuple[int, SessionInfo]] = []
-        self.shown: list[tuple[int, SessionInfo]] = []
-        self.query_text = ""
-
-    def compose(self) -> ComposeResult:
+    def heading(self) -> Text:
         title = Text.assemble(("Sessions under ", "bold"), safe_line(shown_root(self.root)))
         title.append("  (sub-agent threads under their parent; ◆ a trace bundle of the run exists)", "dim")
-        yield Static(title, id="picker-title")
-        yield Input(placeholder="filter: prompt, cwd, model, status:completed …  (/ to focus)", id="picker-filter")
-        yield DataTable(id="picker-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        return title
 
-    def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        # The prompt last: it is the one long column, so the others never scroll out of view.
-        table.add_columns("started", "status", "turns", "model", "", "cwd", "first prompt")
-        self.action_reload()
-        table.focus()
+    def load_rows(self) -> list[tuple[int, SessionInfo]]:
+        return walk_sessions(list_sessions(self.root))
 
-    def action_reload(self) -> None:
-        self.rows = walk_sessions(list_sessions(self.root))
-        self._show()
-        if not self.rows:
-            self.notify("No sessions found here.", severity="warning")
+    def empty_notice(self) -> tuple[str, SeverityLevel]:
+        return "No sessions found here.", "warning"
 
-    def _show(self) -> None:
-        self.shown = [(depth, info) for depth, info in self.rows if session_matches(info, self.query_text)]
-        table = self.query_one(DataTable)
-        table.clear()
-        styles = {
-            name: self.get_component_rich_style(f"tv--{name}", partial=True) for name in set(_STATUS_STYLE.values())
-        }
-        for index, (depth, info) in enumerate(self.shown):
-            prompt = info.first_prompt or ("(" + (info.error or "no prompt") + ")")
-            if depth:
-                prompt = "  " * depth + "└ " + (info.agent_path or info.label) + ": " + prompt
-            table.add_row(
-                Text(_started(info)),
-                Text(info.status, style=styles.get(_STATUS_STYLE.get(info.status, ""), "")),
-                Text(str(info.turns), justify="right"),
-                Text(safe_line(info.model or "-")),
-                Text("◆" if info.bundles else ""),
-                Text(_clip_left(safe_line(info.cwd or "-"), _CWD_WIDTH)),
-                Text(safe_line(prompt)),
-                key=str(index),
-            )
+    def matches(self, row: tuple[int, SessionInfo], query: str) -> bool:
+        return session_matches(row[1], query)
 
-    def action_filter(self) -> None:
-        self.query_one(Input).focus()
+    def row_path(self, row: tuple[int, SessionInfo]) -> Path:
+        return row[1].path
 
-    def action_clear_filter(self) -> None:
-        self.query_one(Input).value = ""
-        self.query_one(DataTable).focus()
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        event.stop()
-        self.query_text = event.value
-        self._show()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.query_one(DataTable).focus()
-
-    def action_open(self) -> None:
-        table = self.query_one(DataTable)
-        row = table.cursor_row
-        if not self.shown or row is None or not (0 <= row < len(self.shown)):
-            return
-        self.post_message(OpenBundle(self.shown[row][1].path))
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        self.action_open()
+    def row_cells(self, row: tuple[int, SessionInfo]) -> Cells:
+        depth, info = row
+        prompt = info.first_prompt or ("(" + (info.error or "no prompt") + ")")
+        if depth:
+            prompt = "  " * depth + "└ " + (info.agent_path or info.label) + ": " + prompt
+        return (
+            _started(info),
+            info.status,
+            str(info.turns),
+            safe_line(info.model or "-"),
+            "◆" if info.bundles else "",
+            _clip_left(safe_line(info.cwd or "-"), _CWD_WIDTH),
+            safe_line(prompt),
+        )

@@ -32,10 +32,9 @@ from trace_viewer.app.follow import watch_bundle_worker
 from trace_viewer.app.messages import BundleChanged, JumpTo, OpenBundle, SessionGrew, ShowToolCall, WatchFailed
 from trace_viewer.app.navigation import JUMP_NAMES, edge_landing, event_anchors, event_thread, jump_target, root_thread
 from trace_viewer.app.render import safe_line
+from trace_viewer.app.screens.base_picker import BasePickerScreen
 from trace_viewer.app.screens.help import HelpScreen
-from trace_viewer.app.screens.picker import PickerScreen
 from trace_viewer.app.screens.prompt import PromptScreen
-from trace_viewer.app.screens.sessions import SessionsPickerScreen
 from trace_viewer.app.screens.tool_detail import ToolDetailScreen
 from trace_viewer.app.state import Live, Search, ViewState, next_width
 from trace_viewer.app.widgets.context import ContextPane
@@ -586,7 +585,7 @@ class ViewerScreen(Screen[None]):
         self.post_message(OpenBundle(self.session.path, follow=follow, replace=True))
 
     def action_to_list(self) -> None:
-        if not any(isinstance(screen, PickerScreen | SessionsPickerScreen) for screen in self.app.screen_stack[:-1]):
+        if not any(isinstance(screen, BasePickerScreen) for screen in self.app.screen_stack[:-1]):
             self.say("Not opened from a bundle list.")
             return
         self._stop_watching()
