@@ -6,34 +6,15 @@ prints one JSON object on its last stdout line.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.procs import REPO_ROOT, python_env
+from benchmarks.procs import last_line, run_probe, run_python
 from benchmarks.table import Row, fmt_mb, fmt_s, verdict
 
 FIRST_SCREEN_TARGET_S = 1.0
 SCRUB_TARGET_S = 0.050
-
-
-def _probe(module: str, args: list[str], timeout_s: float = 600.0) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", module, *args, "--t0", repr(time.monotonic())]
-    try:
-        proc = subprocess.run(
-            cmd, cwd=REPO_ROOT, env=python_env(), capture_output=True, text=True, timeout=timeout_s, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout_s:.0f} s"}
-    lines = proc.stdout.strip().splitlines()
-    try:
-        return json.loads(lines[-1])
-    except (json.JSONDecodeError, IndexError):
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": f"probe failed (exit {proc.returncode}): {tail[:200]}"}
 
 
 def _dist(stats: dict[str, float] | None) -> str:
@@ -44,19 +25,10 @@ def _dist(stats: dict[str, float] | None) -> str:
 
 def app_available() -> str | None:
     """None when the Textual app can be imported, else why not."""
-    probe = subprocess.run(
-        [sys.executable, "-c", "import benchmarks.app_probe as p; p.find_app_class()"],
-        cwd=REPO_ROOT,
-        env=python_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    probe = run_python(["-c", "import benchmarks.app_probe as p; p.find_app_class()"], timeout_s=120)
     if probe.returncode == 0:
         return None
-    tail = (probe.stderr.strip().splitlines() or ["?"])[-1]
-    return f"n/a (app not ready: {tail[:120]})"
+    return f"n/a (app not ready: {last_line(probe.stderr)[:120]})"
 
 
 def follow_command() -> list[str] | None:
@@ -71,7 +43,7 @@ def run(bundle: Path, name: str, workdir: Path) -> tuple[list[Row], dict[str, An
     notes: list[str] = []
     raw: dict[str, Any] = {}
 
-    session = _probe("benchmarks.session_probe", [str(bundle)])
+    session = run_probe("benchmarks.session_probe", [str(bundle)])
     raw["session"] = session
     if "error" in session:
         rows.append(Row(f"session on {name}", session["error"]))
@@ -151,7 +123,7 @@ def run(bundle: Path, name: str, workdir: Path) -> tuple[list[Row], dict[str, An
             rows.append(Row(f"{label} ({name})", "n/a (app not ready)"))
         notes.append(f"app rows: {why}")
         return rows, raw, notes
-    app = _probe("benchmarks.app_probe", [str(bundle)])
+    app = run_probe("benchmarks.app_probe", [str(bundle)])
     raw["app"] = app
     if "error" in app:
         rows.append(Row(f"app on {name}", app["error"]))

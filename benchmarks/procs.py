@@ -1,4 +1,4 @@
-"""Timing whole processes: wall clock and peak memory of exactly one child.
+"""Timing whole processes (wall clock and peak memory of exactly one child), and launching probes.
 
 ``os.wait4`` returns the resource usage of the child it reaps (and of the
 children that child itself waited for), so peak RSS is attributed to the right
@@ -13,8 +13,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -138,3 +140,40 @@ def python_env() -> dict[str, str]:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(_PYCACHE)
     return env
+
+
+def run_python(
+    args: list[str], *, timeout_s: float = 600.0, keep_stdout: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` in this checkout (from its root, in ``python_env``), stderr and (unless not
+    wanted) stdout captured as text. A non-zero exit is returned, not raised; a timeout raises."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO_ROOT,
+        env=python_env(),
+        stdout=subprocess.PIPE if keep_stdout else subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
+def last_line(text: str, default: str = "?") -> str:
+    """The last line of a process's output (what a failure says last), or ``default`` if it said nothing."""
+    return (text.strip().splitlines() or [default])[-1]
+
+
+def run_probe(module: str, args: list[str], timeout_s: float = 600.0) -> dict[str, Any]:
+    """Run the probe ``python -m MODULE ARGS --t0 NOW`` in a fresh process: the JSON object it prints
+    on its last stdout line, or ``{"error": ...}`` saying why there is none (timeout, failure)."""
+    try:
+        proc = run_python(["-m", module, *args, "--t0", repr(time.monotonic())], timeout_s=timeout_s)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout_s:.0f} s"}
+    lines = proc.stdout.strip().splitlines()
+    try:
+        result: dict[str, Any] = json.loads(lines[-1])
+    except (json.JSONDecodeError, IndexError):
+        return {"error": f"probe failed (exit {proc.returncode}): {last_line(proc.stderr, 'no output')[:200]}"}
+    return result

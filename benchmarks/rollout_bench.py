@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import lzma
 import shutil
-import subprocess
 import sys
 import tarfile
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import app_bench, pty_bench
-from benchmarks.procs import REPO_ROOT, python_env
+from benchmarks.procs import REPO_ROOT, last_line, run_probe, run_python
 from benchmarks.table import Row, fmt_s, verdict
 
 ARCHIVE = REPO_ROOT / "benchmarks" / "data" / "long_session.tar.xz"
@@ -43,18 +42,9 @@ def _timed(args: list[str], runs: int) -> tuple[float | None, str | None]:
     walls: list[float] = []
     for _ in range(runs):
         begin = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-m", "trace_viewer", *args],
-            cwd=REPO_ROOT,
-            env=python_env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        proc = run_python(["-m", "trace_viewer", *args], keep_stdout=False)
         if proc.returncode != 0:
-            return None, (proc.stderr.strip().splitlines() or ["?"])[-1][:200]
+            return None, last_line(proc.stderr)[:200]
         walls.append(time.perf_counter() - begin)
     walls.sort()
     return walls[len(walls) // 2], None
@@ -63,7 +53,7 @@ def _timed(args: list[str], runs: int) -> tuple[float | None, str | None]:
 def _baseline(rows: list[Row], raw: dict[str, Any], bundle: Path) -> None:
     """The large bundle in the same probe, at the same time: how much of a step is the viewer's own cost."""
     ours = raw.get("viewer", {}).get("app") or {}
-    base = app_bench._probe("benchmarks.app_probe", [str(bundle)])
+    base = run_probe("benchmarks.app_probe", [str(bundle)])
     raw["bundle_baseline"] = base
     if "error" in base or "error" in ours:
         rows.append(Row("rollout vs bundle (same run)", base.get("error") or ours.get("error") or "n/a"))
@@ -152,15 +142,7 @@ def run(workdir: Path, runs: int = 3, baseline: Path | None = None) -> tuple[lis
         "t = time.perf_counter(); list_sessions(sys.argv[1], bundle_roots=[]); first = time.perf_counter() - t; "
         "t = time.perf_counter(); list_sessions(sys.argv[1], bundle_roots=[]); print(first, time.perf_counter() - t)"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", probe, str(workdir / "tree")],
-        cwd=REPO_ROOT,
-        env=python_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    proc = run_python(["-c", probe, str(workdir / "tree")])
     try:
         first, again = (float(x) for x in proc.stdout.split())
         raw["listing"] = {"first_s": first, "again_s": again, "files": 40, "mb": 40 * size_mb}

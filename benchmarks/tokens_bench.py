@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from benchmarks.app_bench import SCRUB_TARGET_S, _dist, _probe
+from benchmarks.app_bench import SCRUB_TARGET_S, _dist
+from benchmarks.procs import run_probe
 from benchmarks.table import Row, fmt_mb, fmt_s, verdict
 
 # Counting everything once may cost at most what replaying the trace costs (measured in the same run).
@@ -15,7 +16,7 @@ CACHED_RATIO_TARGET = 0.01
 
 
 def run(bundle: Path, name: str) -> tuple[list[Row], dict[str, Any], list[str]]:
-    probe = _probe("benchmarks.tokens_probe", [str(bundle)])
+    probe = run_probe("benchmarks.tokens_probe", [str(bundle)])
     if "error" in probe:
         return [Row(f"tokens on {name}", probe["error"])], probe, []
     replay, cold, cached = probe["replay_s"], probe["cold_s"], probe["cached_s"]
