@@ -14,8 +14,11 @@ Hypothesis profiles, chosen with ``HYPOTHESIS_PROFILE`` (or ``--hypothesis-profi
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,6 +42,39 @@ settings.register_profile(
     suppress_health_check=SUPPRESSED,
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+# ----- a bundle caught while it was being written ---------------------------------------------------
+_SAMPLES = Path(__file__).resolve().parent.parent / "sample_traces"
+
+CutBundle = Callable[..., tuple[Path, list[bytes]]]
+
+
+def log_lines(bundle: Path) -> list[bytes]:
+    """A bundle's trace.jsonl as lines, each with its newline (a last line without one as it is)."""
+    *complete, tail = (bundle / "trace.jsonl").read_bytes().split(b"\n")
+    return [line + b"\n" for line in complete] + ([tail] if tail else [])
+
+
+@pytest.fixture
+def cut_bundle(tmp_path: Path) -> CutBundle:
+    """``cut_bundle(source, lines, *, name=None, torn=0)``: copy a bundle (a sample's name, or a path)
+    to ``tmp_path / name`` (default: the source's name) with its trace.jsonl cut after ``lines`` lines,
+    followed by the first ``torn`` bytes of the next line. Returns the copy and all the source's log
+    lines (each with its newline), to append later as a writer would."""
+
+    def cut(source: str | Path, lines: int, *, name: str | None = None, torn: int = 0) -> tuple[Path, list[bytes]]:
+        origin = _SAMPLES / source if isinstance(source, str) else source
+        dest = tmp_path / (name or origin.name)
+        shutil.copytree(origin, dest)
+        all_lines = log_lines(origin)
+        kept = b"".join(all_lines[:lines])
+        if torn:
+            kept += all_lines[lines][:torn]
+        (dest / "trace.jsonl").write_bytes(kept)
+        return dest, all_lines
+
+    return cut
 
 
 # ----- the hostile suite's counts in the session summary ------------------------------------------

@@ -8,7 +8,7 @@ import os
 import random
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from bundle_builder import BundleBuilder, Payload
@@ -32,6 +32,9 @@ from trace_viewer.bundle import (
 from trace_viewer.bundle import payloads as payloads_module
 from trace_viewer.bundle.manifest import manifest_warnings
 from trace_viewer.reducer.replay import Replay, reduce_bundle
+
+if TYPE_CHECKING:
+    from conftest import CutBundle
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_traces"
 ROLLOUT = "rollout-1"
@@ -600,15 +603,13 @@ def test_discovery_follows_a_growing_root(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("payload", ["5.json", "9.json", "13.json"])
-def test_partial_state_has_nothing_of_the_faulty_event(tmp_path: Path, payload: str) -> None:
+def test_partial_state_has_nothing_of_the_faulty_event(tmp_path: Path, cut_bundle: CutBundle, payload: str) -> None:
     """A handler that fails half-way must not leave half an event behind."""
     broken = tmp_path / "broken"
     shutil.copytree(SAMPLES / "exec_basic", broken)
     (broken / "payloads" / payload).unlink()
     reducer = reduce_bundle(broken)
     assert reducer.fault is not None and reducer.fault.line is not None
-    cut = tmp_path / "cut"
-    shutil.copytree(SAMPLES / "exec_basic", cut)
-    kept = (SAMPLES / "exec_basic" / "trace.jsonl").read_bytes().split(b"\n")[: reducer.fault.line - 1]
-    (cut / "trace.jsonl").write_bytes(b"".join(part + b"\n" for part in kept))
-    assert reduce_bundle(cut, max_events=len(kept)).to_json() == reducer.to_json()
+    kept = reducer.fault.line - 1
+    cut, _ = cut_bundle("exec_basic", kept, name="cut")
+    assert reduce_bundle(cut, max_events=kept).to_json() == reducer.to_json()

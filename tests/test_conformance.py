@@ -20,7 +20,7 @@ import sys
 from contextlib import redirect_stderr, redirect_stdout
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import pytest
@@ -31,6 +31,9 @@ from trace_viewer.context import inference_context, items_for
 from trace_viewer.model import to_builtins
 from trace_viewer.reducer import Reducer
 from trace_viewer.reducer.replay import reduce_bundle
+
+if TYPE_CHECKING:
+    from conftest import CutBundle
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CORPORA = ("corpus", "corpus-schema1", "corpus-schema3")
@@ -190,7 +193,7 @@ def test_refused_case_is_refused_cleanly_in_strict_mode(case: Path) -> None:
 
 
 @pytest.mark.parametrize("case", cases_or_skip(ERROR_CASES, *SHARED_CORPORA, ids=case_id))
-def test_refused_case_reduces_with_partial_to_the_prefix(case: Path, tmp_path: Path) -> None:
+def test_refused_case_reduces_with_partial_to_the_prefix(case: Path, cut_bundle: CutBundle) -> None:
     result = run_cli("reduce", str(case), "--partial")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
@@ -204,10 +207,7 @@ def test_refused_case_reduces_with_partial_to_the_prefix(case: Path, tmp_path: P
     assert partial["threads"] or fault.line <= 2, "the prefix before the fault is kept"
 
     # The prefix is exactly the state of the same bundle cut just before the faulty line.
-    copy = tmp_path / case.name
-    shutil.copytree(case, copy)
-    kept = (case / "trace.jsonl").read_bytes().split(b"\n")[: fault.line - 1]
-    (copy / "trace.jsonl").write_bytes(b"".join(part + b"\n" for part in kept))
+    copy, _ = cut_bundle(case, fault.line - 1)
     prefix = reduce_bundle(copy)
     assert prefix.fault is None, prefix.fault
     difference = first_difference(partial, json.loads(cli.dump_state(prefix.to_json())))

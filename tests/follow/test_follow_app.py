@@ -17,6 +17,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -30,6 +31,9 @@ from trace_viewer.app.widgets.context import ContextPane
 from trace_viewer.app.widgets.header import TraceHeader
 from trace_viewer.reducer.replay import reduce_bundle
 from trace_viewer.session import ReplaySession
+
+if TYPE_CHECKING:
+    from conftest import CutBundle
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_traces"
 FINAL_MESSAGE = "All done: printed hello and 2."  # exec_basic's last assistant message
@@ -374,17 +378,14 @@ async def test_an_unfinished_bundle_is_followed_once_writes_are_observed(tmp_pat
 
 
 async def test_writes_seen_twice_on_a_bundle_opened_offline_ask_for_one_live_viewer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cut_bundle: CutBundle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two change messages already queued when the first turns following on: the second is from a stopped watch.
 
     (A second live viewer would replace the first one while it loads, leaving the test, or the
     user, on a screen that was just taken down.)
     """
-    bundle = tmp_path / "unfinished"
-    shutil.copytree(SAMPLES / "exec_basic", bundle)
-    lines = (bundle / "trace.jsonl").read_bytes().splitlines(keepends=True)
-    (bundle / "trace.jsonl").write_bytes(b"".join(lines[:12]))
+    bundle, lines = cut_bundle("exec_basic", 12, name="unfinished")
     opened: list[Path] = []
     original = TraceViewerApp.on_open_bundle
 
@@ -414,15 +415,12 @@ async def test_writes_seen_twice_on_a_bundle_opened_offline_ask_for_one_live_vie
     await scenario()
 
 
-async def test_fresh_copies_of_unfinished_or_broken_bundles_open_at_their_fault(tmp_path: Path) -> None:
+async def test_fresh_copies_of_unfinished_or_broken_bundles_open_at_their_fault(
+    tmp_path: Path, cut_bundle: CutBundle
+) -> None:
     """No guessing from file age: a bundle copied a second ago shows its fault at once, not "being written"."""
-    torn = tmp_path / "torn"
-    shutil.copytree(SAMPLES / "exec_basic", torn)
-    lines = (torn / "trace.jsonl").read_bytes().splitlines(keepends=True)
-    (torn / "trace.jsonl").write_bytes(b"".join(lines[:10]) + lines[10][:30])
-    unfinished = tmp_path / "unfinished"
-    shutil.copytree(SAMPLES / "exec_basic", unfinished)
-    (unfinished / "trace.jsonl").write_bytes(b"".join(lines[:10]))
+    torn, _ = cut_bundle("exec_basic", 10, name="torn", torn=30)
+    unfinished, _ = cut_bundle("exec_basic", 10, name="unfinished")
     fresh_copy = tmp_path / "finished"
     shutil.copytree(SAMPLES / "exec_basic", fresh_copy)
 
@@ -532,7 +530,9 @@ async def test_idle_following_sleeps_in_the_watcher(tmp_path: Path, monkeypatch:
         writer.stop()
 
 
-async def test_a_torn_line_is_pending_only_while_writes_arrive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_torn_line_is_pending_only_while_writes_arrive(
+    cut_bundle: CutBundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Following, a torn last line waits for its newline; with no write for QUIET_S it is shown as cut off.
 
     QUIET_S is short while the test waits for "cut off", and an hour while it checks that a write
@@ -541,10 +541,7 @@ async def test_a_torn_line_is_pending_only_while_writes_arrive(tmp_path: Path, m
     import trace_viewer.app.screens.viewer as viewer_module
 
     monkeypatch.setattr(viewer_module, "QUIET_S", 0.6)
-    bundle = tmp_path / "dead"
-    shutil.copytree(SAMPLES / "exec_basic", bundle)
-    lines = (bundle / "trace.jsonl").read_bytes().splitlines(keepends=True)
-    (bundle / "trace.jsonl").write_bytes(b"".join(lines[:12]) + lines[12][:40])
+    bundle, lines = cut_bundle("exec_basic", 12, name="dead", torn=40)
 
     async def scenario() -> None:
         app = TraceViewerApp(bundle, follow=True)
@@ -572,7 +569,7 @@ async def test_a_torn_line_is_pending_only_while_writes_arrive(tmp_path: Path, m
     await scenario()
 
 
-async def test_the_watch_being_ready_is_not_a_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_watch_being_ready_is_not_a_write(cut_bundle: CutBundle, monkeypatch: pytest.MonkeyPatch) -> None:
     """An unfinished bundle followed with nothing written is not live; the first real write makes it live.
 
     QUIET_S is an hour: "live" then means only "a write was seen since it was opened".
@@ -580,10 +577,7 @@ async def test_the_watch_being_ready_is_not_a_write(tmp_path: Path, monkeypatch:
     import trace_viewer.app.screens.viewer as viewer_module
 
     monkeypatch.setattr(viewer_module, "QUIET_S", 3600.0)
-    bundle = tmp_path / "unfinished"
-    shutil.copytree(SAMPLES / "exec_basic", bundle)
-    lines = (bundle / "trace.jsonl").read_bytes().splitlines(keepends=True)
-    (bundle / "trace.jsonl").write_bytes(b"".join(lines[:12]))
+    bundle, lines = cut_bundle("exec_basic", 12, name="unfinished")
 
     async def scenario() -> None:
         app = TraceViewerApp(bundle, follow=True)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from corpora import skip_unless
@@ -30,6 +30,9 @@ from trace_viewer.bundle.watcher import BundleArrivals, watch_bundle, watch_root
 from trace_viewer.reducer import Reducer
 from trace_viewer.reducer.replay import reduce_bundle
 from trace_viewer.session import ReplaySession
+
+if TYPE_CHECKING:
+    from conftest import CutBundle
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "sample_traces"
@@ -232,17 +235,8 @@ def test_a_torn_last_line_is_waited_for_not_a_fault(tmp_path: Path) -> None:
     assert final.reducer.to_json() == offline.to_json()
 
 
-def _written_prefix(tmp_path: Path, lines: int) -> tuple[Path, list[bytes]]:
-    source = SAMPLES / "exec_basic"
-    dest = tmp_path / "b"
-    shutil.copytree(source, dest)
-    all_lines = (source / "trace.jsonl").read_bytes().splitlines(keepends=True)
-    (dest / "trace.jsonl").write_bytes(b"".join(all_lines[:lines]))
-    return dest, all_lines
-
-
-def test_a_truncated_log_is_reported_with_a_reload_reason(tmp_path: Path) -> None:
-    dest, lines = _written_prefix(tmp_path, 10)
+def test_a_truncated_log_is_reported_with_a_reload_reason(cut_bundle: CutBundle) -> None:
+    dest, lines = cut_bundle("exec_basic", 10)
     session = ReplaySession(dest, follow=True)
     assert session.poll() == 10 and session.fault is None
     (dest / "trace.jsonl").write_bytes(b"".join(lines[:4]))
@@ -252,8 +246,8 @@ def test_a_truncated_log_is_reported_with_a_reload_reason(tmp_path: Path) -> Non
     assert session.total == 10  # what was shown stays browsable
 
 
-def test_a_replaced_log_is_reported_with_a_reload_reason(tmp_path: Path) -> None:
-    dest, lines = _written_prefix(tmp_path, 10)
+def test_a_replaced_log_is_reported_with_a_reload_reason(tmp_path: Path, cut_bundle: CutBundle) -> None:
+    dest, lines = cut_bundle("exec_basic", 10)
     session = ReplaySession(dest, follow=True)
     assert session.poll() == 10
     swap = tmp_path / "swap.jsonl"
@@ -264,8 +258,8 @@ def test_a_replaced_log_is_reported_with_a_reload_reason(tmp_path: Path) -> None
     assert session.total == 10
 
 
-def test_an_event_whose_payload_is_not_written_yet_is_held_not_applied(tmp_path: Path) -> None:
-    dest, lines = _written_prefix(tmp_path, 2)
+def test_an_event_whose_payload_is_not_written_yet_is_held_not_applied(cut_bundle: CutBundle) -> None:
+    dest, lines = cut_bundle("exec_basic", 2)
     held = json.loads(lines[2])  # seq 3 references payloads/2.json
     payload = dest / held["payload"]["event_payload"]["path"]
     body = payload.read_bytes()
