@@ -21,7 +21,8 @@ from trace_viewer import cli
 from trace_viewer.bundle.shards import ShardReader
 from trace_viewer.reducer import Reducer
 from trace_viewer.reducer.errors import ReduceError
-from trace_viewer.reducer.prepared import assemble, prepared_prompt_problem
+from trace_viewer.reducer.fields import JsonValue
+from trace_viewer.reducer.prepared import PreparedPromptChecker, assemble, prepared_prompt_problem
 from trace_viewer.reducer.replay import Replay, reduce_bundle
 
 ROOT = "thread-root"
@@ -652,3 +653,24 @@ def test_an_early_check_does_not_hide_a_problem_or_change_which_is_reported(tmp_
     fault = replay.reducer.fault
     assert fault is not None and fault.after_log and fault.payload_id == min(prompts[2], prompts[5])
     assert replay.reducer.events_applied == len(bundle.events)
+
+
+@pytest.mark.parametrize(
+    ("first", "last"),
+    [
+        ('{"input":[', '],"tools":[]}'),  # Codex's shape: passes with any number of parts
+        ('{"input":', "}"),  # one part is a value there, two are not
+        ('{"input":"', '"}'),  # inside a string: any number passes
+        ("[", ""),  # never closed
+        ('{"a":1', "}"),  # a part glued to a number
+        ("", ""),  # one part is a document, two are not
+    ],
+)
+def test_the_prepared_prompt_checker_remembers_only_what_cannot_change_the_answer(first: str, last: str) -> None:
+    """Counts of parts in any order give the uncached answer, a cached pass included."""
+    checker = PreparedPromptChecker()
+    for part_count in (2, 1, 5, 3, 1, 2, 8):
+        fragments: list[JsonValue] = [first, *[","] * (part_count - 1), last]
+        assert checker.problem(fragments, part_count) == prepared_prompt_problem(fragments, part_count)
+    odd: list[JsonValue] = [first, ";", last]  # an inner fragment that is not a bare comma
+    assert checker.problem(odd, 2) == prepared_prompt_problem(odd, 2)

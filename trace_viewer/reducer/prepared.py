@@ -11,11 +11,15 @@ one JSON document.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from trace_viewer.bundle.event_log import parse_json_bytes
 from trace_viewer.reducer.fields import JsonValue, describe
 
 # What the official check puts where a part goes (its positions count four characters per part).
 _PART_PLACEHOLDER = "null"
+# Prompt shapes remembered as passing by a PreparedPromptChecker (a thread or two use one each).
+_SHAPES_KEPT = 16
 
 
 def prepared_prompt_problem(value: JsonValue, part_count: int) -> str | None:
@@ -44,3 +48,46 @@ def assemble(fragments: list[str], part_texts: list[str]) -> str:
         if index < len(part_texts):
             out.append(part_texts[index])
     return "".join(out)
+
+
+class PreparedPromptChecker:
+    """``prepared_prompt_problem`` that skips assembling prompts of a shape already seen to pass.
+
+    Codex cuts every prompt of a thread the same way: the same first and last fragments (the
+    request around its input, tools and instructions included) with a bare ``,`` between parts.
+    Whether such a prompt parses does not depend on how many parts it has once it has two:
+    each further ``,null`` leaves the parser where the one before left it (after an array
+    element, inside a string), or fails where the first one fails. So a pass is remembered by
+    (first fragment, last fragment, one part or more); a problem is always recomputed, since its
+    message gives a position.
+    """
+
+    __slots__ = ("_passing",)
+
+    def __init__(self) -> None:
+        self._passing: OrderedDict[tuple[str, str, int], None] = OrderedDict()
+
+    def problem(self, value: JsonValue, part_count: int) -> str | None:
+        shape = _shape(value, part_count)
+        if shape is not None and shape in self._passing:
+            self._passing.move_to_end(shape)
+            return None
+        problem = prepared_prompt_problem(value, part_count)
+        if problem is None and shape is not None:
+            self._passing[shape] = None
+            if len(self._passing) > _SHAPES_KEPT:
+                self._passing.popitem(last=False)
+        return problem
+
+
+def _shape(value: JsonValue, part_count: int) -> tuple[str, str, int] | None:
+    """(first fragment, last fragment, parts capped at 2) when every inner fragment is a bare comma."""
+    if not isinstance(value, list) or len(value) != part_count + 1 or part_count < 1:
+        return None
+    first, last = value[0], value[-1]
+    if not isinstance(first, str) or not isinstance(last, str):
+        return None
+    for index in range(1, part_count):
+        if value[index] != ",":
+            return None
+    return (first, last, min(part_count, 2))

@@ -23,7 +23,7 @@ from trace_viewer.errors import BundleError, PayloadError
 from trace_viewer.model import RawPayload, is_set
 from trace_viewer.reducer import Change, Fault, ReduceError, Reducer
 from trace_viewer.reducer.events import raw_payload_refs
-from trace_viewer.reducer.prepared import prepared_prompt_problem
+from trace_viewer.reducer.prepared import PreparedPromptChecker
 
 # How long a live replay waits for a payload that an event references but that is
 # not readable yet (Codex writes payloads first, but a reader can be quicker than the disk).
@@ -64,6 +64,7 @@ class Replay:
         # how many of the reducer's `raw_payloads` were looked at for that.
         self._passed: dict[str, RawPayload] = {}
         self._registered = 0
+        self._prepared_prompts = PreparedPromptChecker()
         self._open()
 
     def _open(self) -> None:
@@ -306,7 +307,7 @@ class Replay:
         except ValueError as error:
             return f"invalid payload {ref.raw_payload_id}: {error}"
         parts = ref.parts
-        return prepared_prompt_problem(value, len(parts) if isinstance(parts, tuple) else 0)
+        return self._prepared_prompts.problem(value, len(parts) if isinstance(parts, tuple) else 0)
 
     def _record_payload_fault(self, payload_id: str, problem: str) -> None:
         ref = self.reducer.rollout.raw_payloads[payload_id]
