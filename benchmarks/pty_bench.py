@@ -194,26 +194,30 @@ FOLLOW_TARGET_MS = 250.0
 
 
 def measure(
-    large: Path | None, follow_source: Path, workdir: Path, *, runs: int = 3, events: int = 60
+    traces: list[tuple[str, Path]], follow_source: Path, workdir: Path, *, runs: int = 3, events: int = 60
 ) -> dict[str, Any]:
+    """Baseline, then each named trace opened ``runs`` times (medians), then following."""
     out: dict[str, Any] = {"terminal": f"{COLUMNS}x{ROWS}"}
     baselines = [b for b in (measure_baseline() for _ in range(runs)) if b is not None]
     out["baseline_first_frame_s"] = min(baselines) if baselines else None
-    if large is not None:
-        opens = [measure_open(large) for _ in range(runs)]
-        out["large"] = {"events": opens[0]["events"]}
+    opened: dict[str, Any] = {}
+    for name, bundle in traces:
+        opens = [measure_open(bundle) for _ in range(runs)]
+        opened[name] = {"events": opens[0]["events"]}
         for key in ("first_usable_s", "loaded_s"):
             values = sorted(r[key] for r in opens if r[key] is not None)
-            out["large"][key] = values[len(values) // 2] if values else None
+            opened[name][key] = values[len(values) // 2] if values else None
+            opened[name][key + "_runs"] = values
+    out["opened"] = opened
     out["follow"] = measure_follow(follow_source, events, workdir)
     return out
 
 
-def run(large: Path | None, large_name: str, workdir: Path) -> tuple[list[Any], dict[str, Any], list[str]]:
-    """Rows for benchmarks.run: first usable / fully loaded in a pty, follow latency, idle CPU."""
+def run(traces: list[tuple[str, Path]], workdir: Path, *, runs: int = 3) -> tuple[list[Any], dict[str, Any], list[str]]:
+    """Rows for benchmarks.run: first usable / fully loaded in a pty per named trace, follow latency, idle CPU."""
     from benchmarks.table import Row, fmt_s, verdict
 
-    raw = measure(large, REPO_ROOT / "sample_traces" / "tools_terminal", workdir)
+    raw = measure(traces, REPO_ROOT / "sample_traces" / "tools_terminal", workdir, runs=runs)
     base = raw.get("baseline_first_frame_s")
     rows = [Row("pty: bare Textual app → first frame (baseline)", fmt_s(base))]
     note = (
@@ -221,8 +225,7 @@ def run(large: Path | None, large_name: str, workdir: Path) -> tuple[list[Any], 
         "stream (benchmarks/pty_bench.py); ratios are against the bare Textual app in the same pty and run"
     )
     notes = [note]
-    large_raw = raw.get("large")
-    if large_raw is not None:
+    for large_name, large_raw in raw["opened"].items():
         for key, label, target in (
             ("first_usable_s", "first usable screen", FIRST_USABLE_TARGET_S),
             ("loaded_s", "fully loaded", LOADED_TARGET_S),
@@ -253,8 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="pty-bench-") as tmp:
         workdir = Path(tmp)
         source, how = large_source(args.large)
-        bundle = materialise_large(source, workdir) if source is not None else None
-        out = measure(bundle, Path(args.bundle), workdir, runs=args.runs, events=args.events)
+        traces = [("large", materialise_large(source, workdir))] if source is not None else []
+        out = measure(traces, Path(args.bundle), workdir, runs=args.runs, events=args.events)
         out["large_from"] = how
     print(json.dumps(out, indent=2))
     return 0

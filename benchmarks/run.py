@@ -231,7 +231,7 @@ def setup(suite: Suite) -> None:
         suite.large = materialise_large(source, suite.workdir)
     if suite.large is None:
         suite.notes.append(f"large trace not found ({how}): pass --large or set {LARGE_ENV}; its rows are skipped")
-    if "reduce3" in args.sections:
+    if "reduce3" in args.sections or "pty" in args.sections:  # (the pty opens the schema 3 trace too)
         setup_schema3(suite, official, ours_prefix)
 
 
@@ -376,8 +376,10 @@ def section_tokens(suite: Suite) -> None:
 def section_pty(suite: Suite) -> None:
     print("[bench] viewer in a pty", file=sys.stderr)
     found = biggest_bundle(suite, "pty")
-    bundle, name = found if found is not None else (None, "")
-    rows, raw, notes = pty_bench.run(bundle, name, suite.workdir)
+    traces = [(name, bundle) for bundle, name in [found] if found is not None]
+    if suite.large3 is not None:
+        traces.append(("large3", suite.large3))  # the schema 3 trace of issue 9's targets
+    rows, raw, notes = pty_bench.run(traces, suite.workdir)
     suite.rows.extend(rows)
     suite.notes.extend(notes)
     suite.raw["pty"] = raw
