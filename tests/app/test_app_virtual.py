@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from conftest import sample, wait_loaded
 from rich.console import Console
 from textual.geometry import Region
@@ -77,3 +79,57 @@ async def test_estimated_layout_draws_the_same_rows_as_a_measured_one() -> None:
             assert context._heights == exact_heights, position
         assert saw_estimates  # the sample is longer than the pane: some blocks were never rendered
         await pilot.pause()
+
+
+async def test_a_new_content_height_lays_out_the_screen_only_when_the_scrollbar_comes_or_goes() -> None:
+    """Jumping between overflowing contexts updates the scroll range in place (no full-screen layout)."""
+    app = TraceViewerApp(sample("tools_terminal"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        screen = app.screen
+        assert isinstance(screen, ViewerScreen)
+        context = screen.context
+        layouts: list[int] = []
+        refresh_layout = screen._refresh_layout
+
+        def counting(*args: object, **kwargs: object) -> None:
+            layouts.append(1)
+            refresh_layout(*args, **kwargs)  # type: ignore[arg-type]
+
+        screen._refresh_layout = counting  # type: ignore[method-assign]
+        viewport = context.scrollable_content_region.height
+        heights: dict[int, int] = {}
+        for position in range(1, screen.session.total + 1):
+            screen.goto(position)
+            await pilot.pause()
+            heights[position] = context.virtual_size.height
+        tall = [p for p, h in heights.items() if h > viewport]
+        pairs = [(a, b) for a, b in pairwise(tall) if heights[a] != heights[b]]
+        assert pairs, heights  # the sample has overflowing contexts of different heights
+        short = [p for p, h in heights.items() if h <= viewport]
+        assert short, heights
+
+        for before, after in pairs[:3]:
+            screen.goto(before)
+            await pilot.pause()
+            layouts.clear()
+            screen.goto(after)
+            await pilot.pause()
+            assert not layouts, (before, after)
+            assert context.virtual_size.height == sum(context._heights) == heights[after]
+            assert context.show_vertical_scrollbar
+            in_place = (context.max_scroll_y, context.vertical_scrollbar.window_virtual_size, context.scroll_offset)
+            assert in_place[1] == heights[after]
+            # What a full layout of the screen gives is what the in-place update gave.
+            screen.refresh(layout=True)
+            await pilot.pause()
+            assert layouts
+            assert (context.max_scroll_y, context.vertical_scrollbar.window_virtual_size, context.scroll_offset) == (
+                in_place
+            )
+        # Down to a context that fits: the scrollbar goes, and the screen is laid out for it.
+        screen.goto(short[-1])
+        await pilot.pause()
+        assert layouts
+        assert context.virtual_size.height == heights[short[-1]]
+        assert context.max_scroll_y == 0

@@ -277,7 +277,25 @@ class BlockList(Themed, ScrollView, Generic[B], can_focus=True, inherit_bindings
     def _update_offsets(self) -> None:
         self._offsets = [0, *accumulate(self._heights)]
         self._offsets_stale = False
-        self.virtual_size = Size(self._width, self._offsets[-1])
+        self._set_virtual_size(Size(self._width, self._offsets[-1]))
+
+    def _set_virtual_size(self, size: Size) -> None:
+        """A new content size; a screen layout only when it shows or hides the vertical scrollbar.
+
+        ``virtual_size`` is a layout reactive: setting it lays out the whole screen and composites
+        every pane again, which was most of a jump to another model call (the context's height
+        changes with each one). While the content overflows before and after, only this widget's
+        scrollbar and scroll range change, and those are updated in place.
+        """
+        old = self.virtual_size
+        if size == old:
+            return
+        viewport = self.scrollable_content_region.height
+        if not (viewport and size.width == old.width and min(size.height, old.height) > viewport):
+            self.virtual_size = size
+            return
+        self.set_reactive(ScrollView.virtual_size, size)
+        self._scroll_update(size)  # (the rows themselves are repainted by `repaint`)
 
     def _exact_height(self, index: int) -> int:
         """The height of block ``index``, rendering it first if it was only estimated.
