@@ -615,9 +615,9 @@ def test_the_reference_fields_table_names_every_reference_of_every_event() -> No
     assert checked > 500
 
 
-def _many_shards(tmp_path: Path) -> BundleBuilder:
+def _many_shards(tmp_path: Path, shard_limit: int = 4000) -> BundleBuilder:
     bundle = started(tmp_path)
-    bundle.shard_limit = 4000  # a shard every few calls
+    bundle.shard_limit = shard_limit  # a shard every few calls
     history: list[dict[str, Any]] = [USER]
     for index in range(12):
         history = [*history, message("user", f"question {index} " + "x" * 200)]
@@ -644,6 +644,33 @@ def test_the_end_of_log_check_does_not_decompress_every_shard_again(tmp_path: Pa
     assert shards >= 6 and replay.reducer.fault is None
     assert reader.decompressions == shards  # (it was about twice as many: once in the log, once after it)
     assert json_state(replay.reducer) == json_state(reduce_bundle(bundle.dir))
+
+
+@pytest.mark.parametrize("shard_limit", range(3000, 6001, 500))
+def test_a_prompt_that_opens_a_new_shard_is_checked_without_a_second_decompression(
+    tmp_path: Path, shard_limit: int
+) -> None:
+    """After a rotation the first record of the new shard can be one the reducer never reads (a
+    prompt, its model items): checked early all the same, its shard is decompressed once."""
+    bundle = _many_shards(tmp_path, shard_limit)
+    opened_by_unread = [
+        (shard, payload_id)
+        for (shard, payload_id, _), (previous, _, _) in zip(bundle.records[1:], bundle.records, strict=False)
+        if shard != previous and not payload_id_of_kind(bundle, payload_id, "inference_request")
+    ]
+    replay, reader = _replay_with_one_shard_cached(bundle)
+    shards = len(list((bundle.dir / "payloads").glob("*.zst")))
+    assert replay.reducer.fault is None
+    assert reader.decompressions == shards, opened_by_unread
+    assert json_state(replay.reducer) == json_state(reduce_bundle(bundle.dir))
+
+
+def payload_id_of_kind(bundle: BundleBuilder, payload_id: str, kind: str) -> bool:
+    return any(
+        isinstance(ref, dict) and ref.get("raw_payload_id") == payload_id and ref.get("kind") == {"type": kind}
+        for event in bundle.events
+        for ref in event["payload"].values()
+    )
 
 
 def test_an_early_check_does_not_hide_a_problem_or_change_which_is_reported(tmp_path: Path) -> None:

@@ -404,6 +404,11 @@ class ShardReader:
             shard = self._shards.get(number)
             return shard is not None and shard.data is not None
 
+    def ahead(self, number: int) -> bool:
+        """Is shard ``number`` past every shard read so far (so a reader going forward reads it next)?"""
+        with self._lock:
+            return valid_shard_number(number) and number > self._newest
+
     # ----- cache introspection (tests, benchmarks) -------------------------------------------
     def resident_bytes(self) -> int:
         """Decompressed bytes held for shards other than the live one."""

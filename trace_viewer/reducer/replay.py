@@ -236,9 +236,9 @@ class Replay:
     def _check_new_payloads(self) -> None:
         """Schema 3: the end-of-log check of each payload an event referenced first, done now.
 
-        Its record was written just before, so its shard is most likely still decompressed; after
-        the log, every shard would have to be decompressed again (they do not all fit the cache).
-        A payload whose shard is not at hand is left for then. Only a pass is kept: a payload with
+        Its record was written just before, so its shard is most likely still decompressed, or not
+        read yet and read next anyway; after the log, every shard would have to be decompressed
+        again (they do not all fit the cache). A payload whose shard was evicted is left for then. Only a pass is kept: a payload with
         a problem is checked again, and reported, after the log, in the official order.
         """
         assert self.bundle is not None
@@ -249,11 +249,22 @@ class Replay:
             return
         shards = self.bundle.payloads.shards
         # References are only ever added, so the newest are at the end.
+        later: list[RawPayload] = []
         for ref in islice(reversed(raw_payloads.values()), fresh):
-            if not isinstance(ref.shard, int) or not shards.resident(ref.raw_payload_id, ref.shard):
+            if not isinstance(ref.shard, int):
                 continue
-            if self._payload_problem(ref) is None:
-                self._passed[ref.raw_payload_id] = ref
+            if shards.resident(ref.raw_payload_id, ref.shard):
+                self._check_early(ref)
+            elif shards.ahead(ref.shard):
+                later.append(ref)
+        # A shard not read yet is read now, after the others (reading it may evict them): the reads
+        # to come would decompress it anyway (a prompt cited from a new shard just after a rotation).
+        for ref in later:
+            self._check_early(ref)
+
+    def _check_early(self, ref: RawPayload) -> None:
+        if self._payload_problem(ref) is None:
+            self._passed[ref.raw_payload_id] = ref
 
     def _check_payloads(self) -> None:
         """Schema 2 on: every referenced payload must exist and be JSON, even ones never read.
