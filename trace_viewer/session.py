@@ -460,10 +460,13 @@ class ReplaySession:
         track = self._contexts.get(thread_id)
         return track.at(seq) if track else ()
 
-    def context_seqs(self, thread_id: str) -> list[int]:
-        """Positions where the thread's context changed."""
+    def last_context_change(self, thread_id: str, position: int) -> int:
+        """The last position at or before ``position`` where the thread's context changed (0: none)."""
         track = self._contexts.get(thread_id)
-        return list(track.seqs) if track else []
+        if track is None:
+            return 0
+        index = bisect_right(track.seqs, position)
+        return track.seqs[index - 1] if index else 0
 
     def item_at(self, item_id: str, seq: int) -> ConversationItem | None:
         """A conversation item as it was after event ``seq`` (None if not yet created)."""

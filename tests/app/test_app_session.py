@@ -45,6 +45,22 @@ def test_every_position_matches_a_replay_to_that_position(name: str) -> None:
                 assert session.item_at(item_id, seq) == exact.rollout.conversation_items[item_id], (seq, item_id)
 
 
+@pytest.mark.parametrize("name", ["compaction_remote_midturn", "compaction_local_manual", "agents_minimal"])
+def test_the_last_context_change_is_where_the_context_last_moved(name: str) -> None:
+    """``last_context_change`` (a bisect) agrees with watching the context position by position."""
+    session = _loaded(sample(name))
+    for thread_id in session.rollout.threads:
+        last = 0
+        previous = session.context_at(thread_id, 0)
+        for seq in range(session.total + 1):
+            now = session.context_at(thread_id, seq)
+            if now != previous:
+                last = seq
+            previous = now
+            assert session.last_context_change(thread_id, seq) == last, (name, thread_id, seq)
+    assert session.last_context_change("no such thread", session.total) == 0
+
+
 def test_reducer_at_uses_checkpoints_when_seeking_back(monkeypatch: pytest.MonkeyPatch) -> None:
     path = sample("compaction_remote_midturn")
     session = ReplaySession(path, checkpoint_every=8)

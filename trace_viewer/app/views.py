@@ -578,9 +578,7 @@ def _plain_blocks(
         anchor = next((item for item in ids if item in anchors), None)
         if anchor is None:
             installed = session.first_seq(compaction_id) or 0
-            moved = session.context_seqs(thread_id)
-            last_move = max((s for s in moved if s <= position), default=0)
-            if last_move <= installed:
+            if session.last_context_change(thread_id, position) <= installed:
                 pending.append(compaction)
             continue
         for item_id in replacement:
