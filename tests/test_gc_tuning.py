@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,20 @@ def test_app_policy_installs_freezes_and_restores() -> None:
         gc_policy.restore()
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+def test_a_garbage_cycle_of_the_moment_is_freed_not_frozen() -> None:
+    """The viewer freezes after every loading slice: young garbage must not be kept for good."""
+
+    class Node:
+        other: Node | None = None
+
+    first, second = Node(), Node()
+    first.other, second.other = second, first  # a cycle only the collector can free
+    gone = weakref.ref(first)
+    del first, second
+    try:
+        gc_policy.freeze_loaded_state()
+        assert gone() is None
+    finally:
+        gc.unfreeze()

@@ -176,6 +176,7 @@ class ViewerScreen(Screen[None]):
         if not session.follow:
             self._stamp = _disk_stamp(session.path)
         session.load(budget_s=FIRST_SLICE_SECONDS)
+        gc_policy.freeze_loaded_state()
         self.progress = None if session.done else session.progress()
         self.view = self._at_end(self._initial)
         if session.done:
@@ -243,6 +244,7 @@ class ViewerScreen(Screen[None]):
         redraws = RedrawSchedule(loop.time())
         while not self.session.done:
             self.session.load(budget_s=LOAD_SLICE_SECONDS)
+            gc_policy.freeze_loaded_state()  # what is loaded so far (see gc_policy)
             self.progress = None if self.session.done else self.session.progress()
             if redraws.due(loop.time()):
                 self.post_message(SessionGrew(done=False))
