@@ -18,8 +18,9 @@ from bundle_builder import BundleBuilder, Payload, message, shard_record, write_
 from state_view import json_state
 
 from trace_viewer import cli
+from trace_viewer.bundle.event_log import parse_json_bytes
 from trace_viewer.bundle.shards import ShardReader
-from trace_viewer.reducer import Reducer
+from trace_viewer.reducer import Reducer, prepared
 from trace_viewer.reducer.errors import ReduceError
 from trace_viewer.reducer.fields import JsonValue
 from trace_viewer.reducer.prepared import PreparedPromptChecker, assemble, prepared_prompt_problem
@@ -701,3 +702,49 @@ def test_the_prepared_prompt_checker_remembers_only_what_cannot_change_the_answe
         assert checker.problem(fragments, part_count) == prepared_prompt_problem(fragments, part_count)
     odd: list[JsonValue] = [first, ";", last]  # an inner fragment that is not a bare comma
     assert checker.problem(odd, 2) == prepared_prompt_problem(odd, 2)
+
+
+def _uncached_problem(payload_id: str, data: bytes, part_count: int) -> str | None:
+    try:
+        value = parse_json_bytes(data)
+    except ValueError as error:
+        return f"invalid payload {payload_id}: {error}"
+    return prepared_prompt_problem(value, part_count)
+
+
+@pytest.mark.parametrize(("first", "last"), [('{"input":[', '],"tools":[]}'), ('{"input":', "}"), ("", "")])
+def test_a_prompt_body_written_as_a_known_shape_is_answered_without_parsing_it(first: str, last: str) -> None:
+    """From the bytes: the same answer as parsing them, for written, rewritten and broken bodies."""
+    checker = PreparedPromptChecker()
+    for part_count in (1, 2, 5, 1, 3, 2):
+        fragments = [first, *[","] * (part_count - 1), last]
+        bodies = [
+            json.dumps(fragments, separators=(",", ":"), ensure_ascii=False).encode(),  # as Codex writes it
+            json.dumps(fragments).encode(),  # other spacing: parsed, never matched by its bytes
+            json.dumps(fragments, separators=(",", ":")).encode()[:-1],  # cut: not JSON
+        ]
+        for body in bodies:
+            assert checker.problem_of("raw_payload:9", body, part_count) == _uncached_problem(
+                "raw_payload:9", body, part_count
+            ), (part_count, body[:40])
+
+
+def test_codex_written_prompt_bodies_of_a_passing_shape_are_parsed_once_per_shape(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parsed: list[bytes] = []
+
+    def counting(data: bytes) -> JsonValue:
+        parsed.append(data)
+        return parse_json_bytes(data)
+
+    monkeypatch.setattr(prepared, "parse_json_bytes", counting)
+    checker = PreparedPromptChecker()
+    for part_count in (1, 2, 5, 1, 3, 2, 40):
+        fragments = ['{"input":[', *[","] * (part_count - 1), '],"tools":[]}']
+        assert (
+            checker.problem_of("raw_payload:9", json.dumps(fragments, separators=(",", ":")).encode(), part_count)
+            is None
+        )
+    # The body at 1 part, then the first at 2 or more (the assembled check parses once for each too).
+    assert len([data for data in parsed if data.startswith(b'["')]) == 2

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import orjson
+
 from trace_viewer.bundle.event_log import parse_json_bytes
 from trace_viewer.reducer.fields import JsonValue, describe
 
@@ -20,6 +22,8 @@ from trace_viewer.reducer.fields import JsonValue, describe
 _PART_PLACEHOLDER = "null"
 # Prompt shapes remembered as passing by a PreparedPromptChecker (a thread or two use one each).
 _SHAPES_KEPT = 16
+# A bare-comma fragment and the comma after it, as an array of fragments is written.
+_COMMA_FRAGMENT = b'",",'
 
 
 def prepared_prompt_problem(value: JsonValue, part_count: int) -> str | None:
@@ -60,12 +64,46 @@ class PreparedPromptChecker:
     element, inside a string), or fails where the first one fails. So a pass is remembered by
     (first fragment, last fragment, one part or more); a problem is always recomputed, since its
     message gives a position.
+
+    ``problem_of`` starts from the payload's bytes: a body written exactly as such a shape's
+    array would be (its first and last fragments' bytes around ``",",`` repeated) is that array,
+    so a shape known to pass answers without parsing the fragments again.
     """
 
-    __slots__ = ("_passing",)
+    __slots__ = ("_passing", "_written")
 
     def __init__(self) -> None:
         self._passing: OrderedDict[tuple[str, str, int], None] = OrderedDict()
+        # The bytes that start and end a passing shape's body, with its first and last fragments.
+        self._written: OrderedDict[tuple[bytes, bytes], tuple[str, str]] = OrderedDict()
+
+    def problem_of(self, payload_id: str, data: bytes, part_count: int) -> str | None:
+        """Why a prepared prompt's body fails the end-of-log check, or None."""
+        if part_count >= 1:
+            inner = len(_COMMA_FRAGMENT) * (part_count - 1)
+            for (head, tail), (first, last) in self._written.items():
+                if (
+                    len(data) == len(head) + inner + len(tail)
+                    and data.startswith(head)
+                    and data.endswith(tail)
+                    and data[len(head) : len(head) + inner] == _COMMA_FRAGMENT * (part_count - 1)
+                    and (first, last, min(part_count, 2)) in self._passing
+                ):
+                    return None
+        try:
+            value = parse_json_bytes(data)
+        except ValueError as error:
+            return f"invalid payload {payload_id}: {error}"
+        problem = self.problem(value, part_count)
+        shape = _shape(value, part_count)
+        if problem is None and shape is not None:
+            first, last, _ = shape
+            head, tail = orjson.dumps([first])[:-1] + b",", orjson.dumps([last])[1:]
+            if data == head + _COMMA_FRAGMENT * (part_count - 1) + tail:  # written as orjson writes it
+                self._written[(head, tail)] = (first, last)
+                if len(self._written) > _SHAPES_KEPT:
+                    self._written.popitem(last=False)
+        return problem
 
     def problem(self, value: JsonValue, part_count: int) -> str | None:
         shape = _shape(value, part_count)

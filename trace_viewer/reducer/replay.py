@@ -18,7 +18,6 @@ from itertools import islice
 from pathlib import Path
 
 from trace_viewer.bundle import Bundle, EventLog, EventLogError, LogEntry, NoPayloads
-from trace_viewer.bundle.event_log import parse_json_bytes
 from trace_viewer.errors import BundleError, PayloadError
 from trace_viewer.model import RawPayload, is_set
 from trace_viewer.reducer import Change, Fault, ReduceError, Reducer
@@ -313,12 +312,10 @@ class Replay:
             data = store.read_bytes(ref.location())
         except PayloadError as error:
             return error.reason
-        try:
-            value = parse_json_bytes(data)
-        except ValueError as error:
-            return f"invalid payload {ref.raw_payload_id}: {error}"
         parts = ref.parts
-        return self._prepared_prompts.problem(value, len(parts) if isinstance(parts, tuple) else 0)
+        return self._prepared_prompts.problem_of(
+            ref.raw_payload_id, data, len(parts) if isinstance(parts, tuple) else 0
+        )
 
     def _record_payload_fault(self, payload_id: str, problem: str) -> None:
         ref = self.reducer.rollout.raw_payloads[payload_id]
