@@ -94,8 +94,8 @@ class PreparedPromptChecker:
             value = parse_json_bytes(data)
         except ValueError as error:
             return f"invalid payload {payload_id}: {error}"
-        problem = self.problem(value, part_count)
         shape = _shape(value, part_count)
+        problem = self._problem(value, part_count, shape)
         if problem is None and shape is not None:
             first, last, _ = shape
             head, tail = orjson.dumps([first])[:-1] + b",", orjson.dumps([last])[1:]
@@ -106,7 +106,10 @@ class PreparedPromptChecker:
         return problem
 
     def problem(self, value: JsonValue, part_count: int) -> str | None:
-        shape = _shape(value, part_count)
+        """Why a parsed prepared prompt's body fails the end-of-log check, or None."""
+        return self._problem(value, part_count, _shape(value, part_count))
+
+    def _problem(self, value: JsonValue, part_count: int, shape: tuple[str, str, int] | None) -> str | None:
         if shape is not None and shape in self._passing:
             self._passing.move_to_end(shape)
             return None

@@ -237,8 +237,9 @@ class Replay:
 
         Its record was written just before, so its shard is most likely still decompressed, or not
         read yet and read next anyway; after the log, every shard would have to be decompressed
-        again (they do not all fit the cache). A payload whose shard was evicted is left for then. Only a pass is kept: a payload with
-        a problem is checked again, and reported, after the log, in the official order.
+        again (they do not all fit the cache). A payload whose shard was evicted is left for then.
+        Only a pass is kept: a payload with a problem is checked again, and reported, after the
+        log, in the official order.
         """
         assert self.bundle is not None
         raw_payloads = self.reducer.rollout.raw_payloads
